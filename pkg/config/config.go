@@ -267,11 +267,11 @@ type Cache struct {
 
 // Source is where products come from.
 type Source struct {
-	// URL is an upstream product service: GET URL/{id} returns a product as JSON (404
+	// BaseURL is an upstream product service: GET URL/{id} returns a product as JSON (404
 	// for unknown ids). Empty: the sample catalog shipped with the code.
 	//
 	// env: PRODUCT_SOURCE_URL; default: none
-	URL string `env:"PRODUCT_SOURCE_URL"`
+	BaseURL string `env:"PRODUCT_SOURCE_URL"`
 
 	// Timeout bounds one call to the upstream product service.
 	//
@@ -435,8 +435,8 @@ func (c *Config) validate() []string {
 	if j := c.Cache.TTLJitter; j < 0 || j >= 1 {
 		add("CACHE_TTL_JITTER", "must be in [0, 1)")
 	}
-	if c.Source.URL != "" {
-		u, err := url.Parse(c.Source.URL)
+	if c.Source.BaseURL != "" {
+		u, err := url.Parse(c.Source.BaseURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			add("PRODUCT_SOURCE_URL", "want an http:// or https:// URL")
 		}
@@ -517,8 +517,9 @@ func kindOf(t reflect.Type) string {
 	return "not a valid " + t.String()
 }
 
-// fieldKeys maps each Go field name to its environment variable. Field names are
-// unique across the nested structs (a test checks), so the name alone identifies one.
+// fieldKeys maps each Go field name to its environment variable. caarlos0/env names
+// only the field in a parse error, so field names are kept unique across the nested
+// structs (TestVariablesAreUniqueAndComplete counts them).
 func fieldKeys() map[string]string {
 	keys := map[string]string{}
 	var walk func(t reflect.Type)
@@ -648,3 +649,14 @@ func (s Secret) LogValue() slog.Value { return slog.StringValue(s.show()) }
 
 // MarshalText keeps the secret out of JSON and other encodings.
 func (s Secret) MarshalText() ([]byte, error) { return []byte(s.show()), nil }
+
+// Variables lists every environment variable Config reads, sorted.
+func Variables() []string {
+	keys := fieldKeys()
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

@@ -1,0 +1,467 @@
+// Package cache is the Redis service of the store's functions: the SPEC's RedisService
+// in Go idiom, and cache-aside (GetOrSet) made for AWS Lambda.
+//
+// Every key goes through the configured prefix. Reads of a missing key return ErrMiss;
+// callers never see redis.Nil. Every operation is bounded by the operation timeout, and
+// a circuit breaker skips Redis during an outage: only connection faults and timeouts
+// count against it, never a reply from a working server (OOM, WRONGTYPE).
+//
+// GetOrSet fails open: when Redis errs or the breaker is open it fetches from the source
+// and returns the value, so a reader who could have been served never sees a Redis
+// error. It protects the source from stampedes across processes with a short fill lease
+// in Redis, which also works where each process serves one request at a time (Lambda),
+// and, when enabled, with in-process deduplication for long-lived servers.
+//
+// The package does not log. Each call reports what happened in a [Result], and
+// [Service.Stats] returns running counters, for the caller to log and publish.
+package cache
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	mrand "math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/acmestore/storeapi/pkg/config"
+	"github.com/acmestore/storeapi/pkg/redisclient"
+	"github.com/redis/go-redis/v9"
+	"github.com/sony/gobreaker/v2"
+)
+
+var (
+	// ErrMiss is returned by reads of a key (or field) that does not exist.
+	ErrMiss = errors.New("cache: miss")
+	// ErrNotFound is what a fetch function returns (wrapped or as is) for a value that
+	// does not exist at the source; GetOrSet then remembers it for NegativeTTL.
+	ErrNotFound = errors.New("cache: not found")
+	// ErrUnavailable is returned, wrapped with the cause, when the breaker is open and
+	// an operation that needs Redis is skipped.
+	ErrUnavailable = errors.New("cache: redis unavailable")
+)
+
+// Conn gives the Service its Redis client on each call, so a shared holder
+// (redisclient.Lazy) can build it on first use and rebuild it after Close.
+type Conn interface {
+	Client() redis.UniversalClient
+}
+
+type fixed struct{ c redis.UniversalClient }
+
+func (f fixed) Client() redis.UniversalClient { return f.c }
+
+// Fixed is a Conn that always returns c, for tests and programs that own their client.
+func Fixed(c redis.UniversalClient) Conn { return fixed{c} }
+
+// Options configures a Service. The zero value of a field means its default.
+type Options struct {
+	// Prefix starts every key. Required; see config.CheckPrefix.
+	Prefix string
+	// OpTimeout bounds each operation, retries included. default: 750ms
+	OpTimeout time.Duration
+	// TTLJitter shortens each GetOrSet TTL by a random fraction up to this. default: 0
+	TTLJitter float64
+	// NegativeTTL is how long GetOrSet remembers ErrNotFound. default: 0 (never)
+	NegativeTTL time.Duration
+	// LeaseTTL is how long a fill lease lives if its holder dies. default: 2s
+	LeaseTTL time.Duration
+	// LeaseWait is the longest a caller waits for another's fill before fetching
+	// itself. default: 0, which disables the lease.
+	LeaseWait time.Duration
+	// Dedupe joins concurrent misses of one key in this process into one fill. Worth it
+	// in a long-lived server; useless under Lambda (one request per process).
+	Dedupe bool
+	// BreakerFailures is how many consecutive faults open the breaker. default: 3
+	BreakerFailures int
+	// BreakerCooldown is how long the breaker stays open before a probe. default: 5s
+	BreakerCooldown time.Duration
+}
+
+// OptionsFrom maps the configuration onto Options; Dedupe is on in HTTP mode.
+func OptionsFrom(c config.Config) Options {
+	return Options{
+		Prefix:          c.Cache.KeyPrefix,
+		OpTimeout:       c.Redis.OpTimeout,
+		TTLJitter:       c.Cache.TTLJitter,
+		NegativeTTL:     c.Cache.NegativeTTL,
+		LeaseTTL:        c.Cache.LeaseTTL,
+		LeaseWait:       c.Cache.LeaseWait,
+		Dedupe:          c.Mode == config.ModeHTTP,
+		BreakerFailures: c.Redis.BreakerFailures,
+		BreakerCooldown: c.Redis.BreakerCooldown,
+	}
+}
+
+// Service is the cache. It is safe for concurrent use.
+type Service struct {
+	conn    Conn
+	o       Options
+	breaker *gobreaker.TwoStepCircuitBreaker[struct{}]
+	flights flights
+
+	lastFault atomic.Bool
+	stats     counters
+}
+
+// New returns a Service on conn. It does no I/O.
+func New(conn Conn, o Options) *Service {
+	if o.OpTimeout <= 0 {
+		o.OpTimeout = 750 * time.Millisecond
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = 2 * time.Second
+	}
+	if o.BreakerFailures <= 0 {
+		o.BreakerFailures = 3
+	}
+	if o.BreakerCooldown <= 0 {
+		o.BreakerCooldown = 5 * time.Second
+	}
+	s := &Service{conn: conn, o: o}
+	s.flights.m = map[string]*flight{}
+	failures := uint32(o.BreakerFailures)
+	s.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:        "redis",
+		MaxRequests: 1,
+		Timeout:     o.BreakerCooldown,
+		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= failures },
+		// A reply from a working server is a success for the breaker.
+		IsSuccessful: func(err error) bool { return !classify(err).Fault() },
+		// A caller that gave up says nothing about Redis.
+		IsExcluded: func(err error) bool { return classify(err) == redisclient.CauseCanceled },
+		OnStateChange: func(_ string, _, to gobreaker.State) {
+			if to == gobreaker.StateOpen {
+				s.stats.breakerOpens.Add(1)
+			}
+		},
+	})
+	return s
+}
+
+// Key returns the full Redis key for key: the prefix followed by key.
+func (s *Service) Key(key string) string { return s.o.Prefix + key }
+
+// Prefix is the configured key prefix.
+func (s *Service) Prefix() string { return s.o.Prefix }
+
+// Namespace is a family of keys with a schema version: bump the version when the shape
+// of the stored value changes, and a deploy never reads entries of the old shape.
+type Namespace struct {
+	name string
+}
+
+// Versioned returns the namespace name at schema version v: its keys look like
+// "name:v3:id" (under the Service's prefix).
+func Versioned(name string, v int) Namespace {
+	return Namespace{name: name + ":v" + strconv.Itoa(v) + ":"}
+}
+
+// Key returns the namespace's key for id, without the Service prefix.
+func (n Namespace) Key(id string) string { return n.name + id }
+
+// Pattern returns the glob that matches every key of the namespace, without the prefix.
+func (n Namespace) Pattern() string { return n.name + "*" }
+
+// do runs op against Redis through the breaker, within the operation timeout. It
+// returns ErrUnavailable (wrapping the open-breaker error) without calling op when the
+// breaker is open. A reply error (redis.Nil included) is returned as is. When the
+// caller's own context ends first, the error is a *callerDone: it says nothing about
+// Redis, so it neither counts against the breaker nor turns into a bypass.
+func (s *Service) do(ctx context.Context, op func(ctx context.Context, c redis.UniversalClient) error) error {
+	done, err := s.breaker.Allow()
+	if err != nil {
+		s.stats.skipped.Add(1)
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	opCtx, cancel := s.bound(ctx)
+	err = op(opCtx, s.conn.Client())
+	cancel()
+	if err != nil && ctx.Err() != nil {
+		err = &callerDone{ctx: ctx.Err(), err: err}
+	}
+	done(err)
+	switch cause := classify(err); {
+	case cause.Fault():
+		s.lastFault.Store(true)
+		s.stats.errors.Add(1)
+	case cause == redisclient.CauseCanceled:
+	default:
+		s.lastFault.Store(false)
+		if cause != redisclient.CauseNone {
+			s.stats.errors.Add(1)
+		}
+	}
+	return err
+}
+
+// callerDone is a Redis error that happened because the caller's context ended.
+type callerDone struct{ ctx, err error }
+
+func (e *callerDone) Error() string   { return e.ctx.Error() + ": " + e.err.Error() }
+func (e *callerDone) Unwrap() []error { return []error{e.ctx, e.err} }
+
+func classify(err error) redisclient.Cause {
+	var cd *callerDone
+	if errors.As(err, &cd) {
+		return redisclient.CauseCanceled
+	}
+	return redisclient.Classify(err)
+}
+
+func noCancel() {}
+
+// bound applies the operation timeout unless ctx already ends sooner.
+func (s *Service) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); ok && time.Until(d) <= s.o.OpTimeout {
+		return ctx, noCancel
+	}
+	return context.WithTimeout(ctx, s.o.OpTimeout)
+}
+
+// wrap adds the operation and key to a Redis error; redis.Nil becomes ErrMiss.
+func wrap(op, key string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, redis.Nil):
+		return ErrMiss
+	case errors.Is(err, ErrUnavailable):
+		return fmt.Errorf("cache: %s %q: %w", op, key, err)
+	}
+	return fmt.Errorf("cache: %s %q: %w: %w", op, key, &Error{Cause: classify(err)}, err)
+}
+
+// Error carries the classified cause of a failed operation; find it with errors.As.
+type Error struct {
+	Cause redisclient.Cause
+}
+
+func (e *Error) Error() string { return string(e.Cause) }
+
+// CauseOf returns the classified cause of an error from this package (or go-redis).
+func CauseOf(err error) redisclient.Cause {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Cause
+	}
+	if errors.Is(err, ErrUnavailable) {
+		return redisclient.CauseUnknown
+	}
+	return classify(err)
+}
+
+// SetOptions are the options of Set.
+type SetOptions struct {
+	// TTL expires the key after this long; 0 keeps it forever (or keeps its TTL with
+	// KeepTTL).
+	TTL time.Duration
+	// NX sets only if the key does not exist.
+	NX bool
+	// XX sets only if the key exists.
+	XX bool
+	// KeepTTL keeps the key's current TTL (Redis ≥ 6).
+	KeepTTL bool
+}
+
+// Set stores value at key. It reports whether the value was set: false when NX or XX
+// prevented it.
+func (s *Service) Set(ctx context.Context, key, value string, o SetOptions) (bool, error) {
+	if o.NX && o.XX {
+		return false, errors.New("cache: set: NX and XX are exclusive")
+	}
+	if o.KeepTTL && o.TTL > 0 {
+		return false, errors.New("cache: set: KeepTTL and TTL are exclusive")
+	}
+	args := redis.SetArgs{TTL: o.TTL, KeepTTL: o.KeepTTL}
+	switch {
+	case o.NX:
+		args.Mode = "NX"
+	case o.XX:
+		args.Mode = "XX"
+	}
+	k := s.Key(key)
+	err := s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+		return c.SetArgs(ctx, k, value, args).Err()
+	})
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, wrap("set", k, err)
+	}
+	return true, nil
+}
+
+// SetWithExpiry stores value at key for ttl (which must be positive).
+func (s *Service) SetWithExpiry(ctx context.Context, key, value string, ttl time.Duration) error {
+	if ttl <= 0 {
+		return fmt.Errorf("cache: set %q: ttl must be positive, got %v", s.Key(key), ttl)
+	}
+	_, err := s.Set(ctx, key, value, SetOptions{TTL: ttl})
+	return err
+}
+
+// Get returns the value at key, or ErrMiss.
+func (s *Service) Get(ctx context.Context, key string) (string, error) {
+	k := s.Key(key)
+	var v string
+	err := s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+		var err error
+		v, err = c.Get(ctx, k).Result()
+		return err
+	})
+	return v, wrap("get", k, err)
+}
+
+// Del removes keys and returns how many existed. In cluster mode keys may live in
+// different slots; each is removed on its own node.
+func (s *Service) Del(ctx context.Context, keys ...string) (int64, error) {
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	full := make([]string, len(keys))
+	for i, k := range keys {
+		full[i] = s.Key(k)
+	}
+	var n int64
+	err := s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+		if _, ok := c.(*redis.ClusterClient); ok && len(full) > 1 {
+			cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for _, k := range full {
+					p.Del(ctx, k)
+				}
+				return nil
+			})
+			for _, cmd := range cmds {
+				n += cmd.(*redis.IntCmd).Val()
+			}
+			return err
+		}
+		var err error
+		n, err = c.Del(ctx, full...).Result()
+		return err
+	})
+	return n, wrap("del", full[0], err)
+}
+
+// HSet sets field in the hash at key and returns 1 if the field is new, 0 if updated.
+func (s *Service) HSet(ctx context.Context, key, field, value string) (int64, error) {
+	k := s.Key(key)
+	var n int64
+	err := s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+		var err error
+		n, err = c.HSet(ctx, k, field, value).Result()
+		return err
+	})
+	return n, wrap("hset", k, err)
+}
+
+// HGet returns field of the hash at key, or ErrMiss.
+func (s *Service) HGet(ctx context.Context, key, field string) (string, error) {
+	k := s.Key(key)
+	var v string
+	err := s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+		var err error
+		v, err = c.HGet(ctx, k, field).Result()
+		return err
+	})
+	return v, wrap("hget", k, err)
+}
+
+// HGetAll returns every field of the hash at key; an empty map when it does not exist.
+func (s *Service) HGetAll(ctx context.Context, key string) (map[string]string, error) {
+	k := s.Key(key)
+	var m map[string]string
+	err := s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+		var err error
+		m, err = c.HGetAll(ctx, k).Result()
+		return err
+	})
+	return m, wrap("hgetall", k, err)
+}
+
+// IsConnected reports the last known state, without I/O: a client exists, the breaker
+// is closed, and the last command did not fail on its connection.
+func (s *Service) IsConnected() bool {
+	if b, ok := s.conn.(interface{ Built() bool }); ok && !b.Built() {
+		return false
+	}
+	return s.breaker.State() == gobreaker.StateClosed && !s.lastFault.Load()
+}
+
+// BreakerOpen reports whether the breaker currently skips Redis.
+func (s *Service) BreakerOpen() bool { return s.breaker.State() == gobreaker.StateOpen }
+
+// Close closes the underlying client when the Conn can be closed (redisclient.Lazy,
+// whose next use then builds a fresh client).
+func (s *Service) Close() error {
+	if c, ok := s.conn.(interface{ Close() error }); ok {
+		return c.Close()
+	}
+	return s.conn.Client().Close()
+}
+
+// GetJSON decodes the JSON value at key into a T. A value that does not decode is
+// reported as ErrMiss.
+func GetJSON[T any](ctx context.Context, s *Service, key string) (T, error) {
+	var v T
+	raw, err := s.Get(ctx, key)
+	if err != nil {
+		return v, err
+	}
+	if err := json.Unmarshal(bytesOf(raw), &v); err != nil {
+		return v, ErrMiss
+	}
+	return v, nil
+}
+
+// SetJSON stores v as JSON at key for ttl (0: no expiry).
+func SetJSON[T any](ctx context.Context, s *Service, key string, v T, ttl time.Duration) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("cache: set %q: encode: %w", s.Key(key), err)
+	}
+	_, err = s.Set(ctx, key, string(b), SetOptions{TTL: ttl})
+	return err
+}
+
+// ValidJSON reports whether s is one whole JSON value, without allocating: the cheap
+// check that a stored entry was not cut short or corrupted.
+func ValidJSON(s string) bool { return json.Valid(bytesOf(s)) }
+
+// bytesOf views s as bytes without copying; the result must not be modified.
+func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+func randomToken() string {
+	var b [12]byte
+	_, _ = crand(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+var crand = rand.Read
+
+func jitter(ttl time.Duration, frac float64) time.Duration {
+	if frac <= 0 || ttl <= 0 {
+		return ttl
+	}
+	return ttl - time.Duration(mrand.Float64()*frac*float64(ttl))
+}
+
+type flights struct {
+	mu sync.Mutex
+	m  map[string]*flight
+}
+
+type flight struct {
+	done chan struct{}
+	val  string
+	res  Result
+	err  error
+}
