@@ -81,8 +81,8 @@ type Stats struct {
 
 type counters struct {
 	hits, misses, bypasses, errors, fetches, storeFailures atomic.Int64
-	leaseWaits, leaseTimeouts, shared, corrupt, skipped   atomic.Int64
-	breakerOpens                                          atomic.Int64
+	leaseWaits, leaseTimeouts, shared, corrupt, skipped    atomic.Int64
+	breakerOpens                                           atomic.Int64
 }
 
 // Stats returns the Service's counters.
