@@ -1,0 +1,185 @@
+// Package api holds the store API's HTTP handlers: getProduct, health and cacheClear.
+// They are plain http.Handlers; the runtime adapter (package serve) runs them under
+// AWS Lambda or as an HTTP server, and package telemetry writes their log line.
+package api
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/acmestore/storeapi/pkg/cache"
+	"github.com/acmestore/storeapi/pkg/config"
+	"github.com/acmestore/storeapi/pkg/product"
+	"github.com/acmestore/storeapi/pkg/redisclient"
+	"github.com/acmestore/storeapi/pkg/telemetry"
+	"github.com/redis/go-redis/v9"
+)
+
+// ProductKeys is the key namespace of cached products. Bump the version whenever the
+// JSON shape of product.Product changes: a deploy then never serves old entries.
+var ProductKeys = cache.Versioned("product", 1)
+
+// TallyKey holds the application's getProduct outcome counts (see cache.Tally).
+const TallyKey = "stats:getproduct"
+
+// Redis is what health and cacheClear need of the shared client holder
+// (redisclient.Lazy): the client, and whether one is built.
+type Redis interface {
+	Client() redis.UniversalClient
+}
+
+// API is the functions' shared parts; each method returns one function's handler.
+type API struct {
+	Config  config.Config
+	Cache   *cache.Service
+	Redis   Redis
+	Source  product.Source
+	Tally   *cache.Tally
+	Version string
+	// Embedded marks a local run against the embedded in-memory Redis; health says so.
+	Embedded bool
+	// OpenClear lets cacheClear run without a token when none is configured. Only the
+	// local run sets it: a deployed utility open to anyone is a hole.
+	OpenClear bool
+}
+
+// GetProduct is the getProduct function's handler: GET /products/{id}.
+func (a *API) GetProduct() http.Handler {
+	return a.mux(route{"GET /products/{id}", a.products()})
+}
+
+// Health is the health function's handler: GET /health.
+func (a *API) Health() http.Handler {
+	return a.mux(route{"GET /health", a.health()})
+}
+
+// CacheClear is the cacheClear function's handler: POST /cache/clear.
+func (a *API) CacheClear() http.Handler {
+	return a.mux(route{"POST /cache/clear", a.clearer()})
+}
+
+// All serves every route, for the local run and the all-in-one container.
+func (a *API) All() http.Handler {
+	return a.mux(
+		route{"GET /products/{id}", a.products()},
+		route{"GET /health", a.health()},
+		route{"POST /cache/clear", a.clearer()},
+	)
+}
+
+type route struct {
+	pattern string
+	h       http.Handler
+}
+
+// mux routes the given patterns; any other path is a JSON 404, and another method on
+// a known path a JSON 405 with Allow. CORS wraps it all, preflights included.
+func (a *API) mux(routes ...route) http.Handler {
+	m := http.NewServeMux()
+	for _, rt := range routes {
+		method, path, _ := strings.Cut(rt.pattern, " ")
+		pattern := rt.pattern
+		h := rt.h
+		m.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			telemetry.FromContext(r.Context()).SetRoute(pattern)
+			h.ServeHTTP(w, r)
+		}))
+		m.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", method+", OPTIONS")
+			writeError(w, r, errMethod, "method not allowed")
+		})
+	}
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, errNoRoute, "no such route")
+	})
+	return cors(a.Config.HTTP.CORSOrigins, m)
+}
+
+// A code classifies a failure for the client; codes map to HTTP statuses in one table.
+type code string
+
+const (
+	errInvalid      code = "invalid_request"
+	errNotFound     code = "not_found"
+	errNoRoute      code = "no_route"
+	errMethod       code = "method_not_allowed"
+	errUnauthorized code = "unauthorized"
+	errForbidden    code = "forbidden"
+	errTooLarge     code = "body_too_large"
+	errUnavailable  code = "redis_unavailable"
+	errUpstream     code = "source_unavailable"
+	errTimeout      code = "timeout"
+	errInternal     code = "internal"
+)
+
+var statuses = map[code]int{
+	errInvalid:      http.StatusBadRequest,
+	errNotFound:     http.StatusNotFound,
+	errNoRoute:      http.StatusNotFound,
+	errMethod:       http.StatusMethodNotAllowed,
+	errUnauthorized: http.StatusUnauthorized,
+	errForbidden:    http.StatusForbidden,
+	errTooLarge:     http.StatusRequestEntityTooLarge,
+	errUnavailable:  http.StatusServiceUnavailable,
+	errUpstream:     http.StatusBadGateway,
+	errTimeout:      http.StatusGatewayTimeout,
+	errInternal:     http.StatusInternalServerError,
+}
+
+type errorBody struct {
+	Error     string            `json:"error"`
+	Code      code              `json:"code"`
+	Cause     redisclient.Cause `json:"cause,omitempty"`
+	RequestID string            `json:"requestId,omitempty"`
+}
+
+// writeError answers with a JSON error. msg must be a fixed text: never client input
+// and never an internal error's text (that goes to the log via telemetry).
+func writeError(w http.ResponseWriter, r *http.Request, c code, msg string) {
+	writeErrorCause(w, r, c, msg, "")
+}
+
+func writeErrorCause(w http.ResponseWriter, r *http.Request, c code, msg string, cause redisclient.Cause) {
+	telemetry.FromContext(r.Context()).SetError(string(c))
+	writeJSON(w, statuses[c], "application/json", errorBody{Error: msg, Code: c, Cause: cause, RequestID: requestID(r)})
+}
+
+func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error","code":"internal"}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", contentType+"; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if h.Get("Cache-Control") == "" {
+		h.Set("Cache-Control", "no-store")
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// requestID is the id the runtime adapter put on the request.
+var requestID = func(r *http.Request) string { return r.Header.Get("X-Request-Id") }
+
+// SetRequestID tells the handlers how to find a request's id (serve.RequestID), for
+// error bodies. main wires it; the default reads the X-Request-Id header.
+func SetRequestID(f func(*http.Request) string) { requestID = f }
+
+// bearer reports whether r carries "Authorization: Bearer <token>", compared in
+// constant time. An empty token never matches.
+func bearer(r *http.Request, token config.Secret) bool {
+	if token == "" {
+		return false
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
+}
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

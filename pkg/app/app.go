@@ -1,0 +1,160 @@
+// Package app assembles a function from its parts — configuration, logger, the shared
+// Redis client, the cache, the product source and the handler — and starts the runtime.
+// It keeps the functions' mains to one line of wiring each.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/acmestore/storeapi/pkg/api"
+	"github.com/acmestore/storeapi/pkg/cache"
+	"github.com/acmestore/storeapi/pkg/config"
+	"github.com/acmestore/storeapi/pkg/product"
+	"github.com/acmestore/storeapi/pkg/redisclient"
+	"github.com/acmestore/storeapi/pkg/serve"
+	"github.com/acmestore/storeapi/pkg/telemetry"
+)
+
+// Function is one of the API's functions: its name (as in logs and metrics) and how to
+// get its handler from the API.
+type Function struct {
+	Name    string
+	Handler func(*api.API) http.Handler
+}
+
+// The functions, as deployed (template.yaml) and built (functions/).
+var (
+	GetProduct = Function{Name: "getProduct", Handler: (*api.API).GetProduct}
+	Health     = Function{Name: "health", Handler: (*api.API).Health}
+	CacheClear = Function{Name: "cacheClear", Handler: (*api.API).CacheClear}
+	// All serves every route in one process (the local run, the app container).
+	All = Function{Name: "storeapi", Handler: (*api.API).All}
+)
+
+// Version is the build's version (the module version or VCS revision), for health.
+func Version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			return s.Value[:12]
+		}
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	return "dev"
+}
+
+// Run is a function's main: it reads the configuration from the environment and
+// serves f under Lambda or over HTTP (see serve.Run) until told to stop. It does no
+// network I/O before the first request. Without REDIS_URL it fails at once, saying so:
+// the embedded Redis of the local run is never linked into a function.
+func Run(f Function) error {
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	if cfg.Redis.URL == "" {
+		return errors.New("REDIS_URL is not set: a deployed function needs a Redis endpoint (redis://host:port or rediss://host:port)")
+	}
+	logger := NewLogger(os.Stdout, cfg)
+	lazy, err := redisclient.Shared(cfg.Redis)
+	if err != nil {
+		return err
+	}
+	a, err := Build(cfg, lazy)
+	if err != nil {
+		return err
+	}
+	return Serve(context.Background(), f, a, lazy, logger, ":"+strconv.Itoa(cfg.HTTP.Port))
+}
+
+// NewLogger returns the process's logger and makes it slog's default, so the log
+// package's lines (aws-lambda-go's, go-redis's) are written as the same JSON lines.
+func NewLogger(w io.Writer, cfg config.Config) *slog.Logger {
+	l := telemetry.NewLogger(w, cfg.LogLevel)
+	slog.SetDefault(l)
+	return l
+}
+
+// Closer is the client holder Serve closes at shutdown.
+type Closer interface {
+	Close() error
+}
+
+// Serve runs f's handler, wrapped in the per-request log line, with the runtime
+// adapter; at shutdown it writes the pending application figures and closes the
+// client.
+func Serve(ctx context.Context, f Function, a *api.API, client Closer, logger *slog.Logger, addr string) error {
+	api.SetRequestID(func(r *http.Request) string { return serve.RequestID(r.Context()) })
+	h := telemetry.Middleware(f.Handler(a), telemetry.Options{
+		Logger:    logger,
+		Function:  f.Name,
+		Stage:     string(a.Config.Stage),
+		Namespace: a.Config.HTTP.MetricsNamespace,
+		RequestID: serve.RequestID,
+		ColdStart: serve.ColdStart,
+	})
+	return serve.Run(ctx, h, serve.Options{
+		Name:   f.Name,
+		Addr:   addr,
+		Logger: logger,
+		OnShutdown: func(ctx context.Context) error {
+			var errs []error
+			if a.Tally != nil {
+				errs = append(errs, a.Tally.Flush(ctx))
+			}
+			errs = append(errs, client.Close())
+			logger.LogAttrs(ctx, slog.LevelInfo, "redis client closed", slog.String("function", f.Name))
+			return errors.Join(errs...)
+		},
+	})
+}
+
+// Build assembles the API from cfg on a client holder. It does no I/O.
+func Build(cfg config.Config, conn interface {
+	cache.Conn
+	api.Redis
+}) (*api.API, error) {
+	var src product.Source
+	if cfg.Source.BaseURL != "" {
+		s, err := product.NewHTTPSource(cfg.Source.BaseURL, cfg.Source.Timeout, nil)
+		if err != nil {
+			return nil, fmt.Errorf("PRODUCT_SOURCE_URL: %w", err)
+		}
+		src = s
+	} else {
+		c, err := product.NewCatalog(cfg.Source.Latency)
+		if err != nil {
+			return nil, err
+		}
+		src = c
+	}
+	svc := cache.New(conn, cache.OptionsFrom(cfg))
+	// Lambda environments write their figures every 20 requests or 10 s (and at
+	// shutdown); a long-lived server every 200 requests or 5 s.
+	batch, every := 20, 10*time.Second
+	if cfg.Mode == config.ModeHTTP {
+		batch, every = 200, 5*time.Second
+	}
+	return &api.API{
+		Config:  cfg,
+		Cache:   svc,
+		Redis:   conn,
+		Source:  src,
+		Tally:   svc.NewTally(api.TallyKey, batch, every),
+		Version: Version(),
+	}, nil
+}

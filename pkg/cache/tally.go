@@ -1,0 +1,118 @@
+package cache
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Tally counts GetOrSet outcomes for the whole application, across processes: each
+// process counts in memory and adds its counts to one hash in Redis in batches, so the
+// figures health reports are the application's, not one Lambda environment's.
+//
+// A batch is written, in one round trip, by the Record call that finds it due (every
+// Batch outcomes or Every, whichever comes first) and by Flush, which a function calls
+// at shutdown. Counts that could not be written are kept for the next batch, so none
+// are lost while Redis is down; counts of a process killed without shutdown are.
+type Tally struct {
+	s     *Service
+	key   string
+	every time.Duration
+	batch int64
+
+	counts  [3]atomic.Int64 // by Outcome-1: hits, misses, bypasses
+	pending atomic.Int64
+	last    atomic.Int64 // unix nanoseconds of the last write attempt
+	mu      sync.Mutex   // one write at a time
+}
+
+// TallyCounts are an application's outcome counts.
+type TallyCounts struct {
+	Hits, Misses, Bypasses int64
+}
+
+// HitRatio is Hits / (Hits + Misses + Bypasses), or 0 before any.
+func (c TallyCounts) HitRatio() float64 {
+	total := c.Hits + c.Misses + c.Bypasses
+	if total == 0 {
+		return 0
+	}
+	return float64(c.Hits) / float64(total)
+}
+
+var tallyFields = [3]string{"hits", "misses", "bypasses"}
+
+// NewTally returns a Tally kept in the hash at key (under the prefix), written every
+// batch outcomes or every interval.
+func (s *Service) NewTally(key string, batch int, every time.Duration) *Tally {
+	t := &Tally{s: s, key: s.Key(key), every: every, batch: int64(max(batch, 1))}
+	t.last.Store(time.Now().UnixNano())
+	return t
+}
+
+// Record counts one outcome and writes the pending counts when a batch is due.
+func (t *Tally) Record(ctx context.Context, o Outcome) {
+	if o < Hit || o > Bypass {
+		return
+	}
+	t.counts[o-1].Add(1)
+	n := t.pending.Add(1)
+	if n >= t.batch || time.Since(time.Unix(0, t.last.Load())) >= t.every {
+		_ = t.Flush(ctx)
+	}
+}
+
+// Flush writes the pending counts now. On failure they stay pending.
+func (t *Tally) Flush(ctx context.Context) error {
+	if !t.mu.TryLock() {
+		return nil // another call is writing
+	}
+	defer t.mu.Unlock()
+	t.last.Store(time.Now().UnixNano())
+	var delta [3]int64
+	for i := range delta {
+		delta[i] = t.counts[i].Swap(0)
+	}
+	t.pending.Store(0)
+	if delta == [3]int64{} {
+		return nil
+	}
+	err := t.s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, d := range delta {
+				if d != 0 {
+					p.HIncrBy(ctx, t.key, tallyFields[i], d)
+				}
+			}
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		for i, d := range delta {
+			t.counts[i].Add(d)
+			t.pending.Add(d)
+		}
+		return wrap("hincrby", t.key, err)
+	}
+	return nil
+}
+
+// Read returns the application's counts as written so far by every process.
+func (t *Tally) Read(ctx context.Context) (TallyCounts, error) {
+	var m map[string]string
+	err := t.s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+		var err error
+		m, err = c.HGetAll(ctx, t.key).Result()
+		return err
+	})
+	if err != nil {
+		return TallyCounts{}, wrap("hgetall", t.key, err)
+	}
+	n := func(f string) int64 { v, _ := strconv.ParseInt(m[f], 10, 64); return v }
+	return TallyCounts{Hits: n("hits"), Misses: n("misses"), Bypasses: n("bypasses")}, nil
+}

@@ -1,0 +1,67 @@
+package serve
+
+import (
+	"context"
+	"crypto/rand"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+)
+
+type infoKey struct{}
+
+// info is what serve puts in every request's context.
+type info struct {
+	requestID string
+	coldStart bool
+}
+
+func withInfo(ctx context.Context, in *info) context.Context {
+	return context.WithValue(ctx, infoKey{}, in)
+}
+
+// RequestID returns the id of the request ctx belongs to: the AWS request id under
+// Lambda, the caller's well-formed X-Request-Id or a generated id in HTTP mode. Outside
+// a request served by this package it falls back to the Lambda context's request id,
+// and then to "".
+func RequestID(ctx context.Context) string {
+	if in, ok := ctx.Value(infoKey{}).(*info); ok {
+		return in.requestID
+	}
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		return lc.AwsRequestID
+	}
+	return ""
+}
+
+// ColdStart reports whether the request ctx belongs to is the first one this Lambda
+// (or HTTP server) handles, that is, the one that paid for the process's start-up.
+func ColdStart(ctx context.Context) bool {
+	in, ok := ctx.Value(infoKey{}).(*info)
+	return ok && in.coldStart
+}
+
+// maxRequestIDLen bounds an X-Request-Id taken from a caller: it goes into every log
+// line of the request.
+const maxRequestIDLen = 64
+
+// validRequestID reports whether id is 1 to 64 characters of [A-Za-z0-9._-], safe to
+// log and to echo in a header.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > maxRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// newRequestID returns a random id of 26 base32 characters (128 bits).
+func newRequestID() string {
+	return rand.Text()
+}
