@@ -107,6 +107,8 @@ type Service struct {
 	flights flights
 
 	lastFault atomic.Bool
+	// lastCause is the cause of the last fault, reported by calls the breaker skips.
+	lastCause atomic.Pointer[redisclient.Cause]
 	stats     counters
 }
 
@@ -178,18 +180,25 @@ func (s *Service) do(ctx context.Context, op func(ctx context.Context, c redis.U
 	done, err := s.breaker.Allow()
 	if err != nil {
 		s.stats.skipped.Add(1)
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		cause := redisclient.CauseUnknown
+		if c := s.lastCause.Load(); c != nil {
+			cause = *c
+		}
+		return fmt.Errorf("%w: %w: %w", ErrUnavailable, &Error{Cause: cause}, err)
 	}
 	opCtx, cancel := s.bound(ctx)
 	err = op(opCtx, s.conn.Client())
 	cancel()
-	if err != nil && ctx.Err() != nil {
-		err = &callerDone{ctx: ctx.Err(), err: err}
+	if err != nil {
+		if cerr := callerGone(ctx); cerr != nil {
+			err = &callerDone{ctx: cerr, err: err}
+		}
 	}
 	done(err)
 	switch cause := classify(err); {
 	case cause.Fault():
 		s.lastFault.Store(true)
+		s.lastCause.Store(&cause)
 		s.stats.errors.Add(1)
 	case cause == redisclient.CauseCanceled:
 	default:
@@ -207,7 +216,23 @@ type callerDone struct{ ctx, err error }
 func (e *callerDone) Error() string   { return e.ctx.Error() + ": " + e.err.Error() }
 func (e *callerDone) Unwrap() []error { return []error{e.ctx, e.err} }
 
+// callerGone returns the caller's context error, also in the moment after its deadline
+// passed and before its timer fired: a socket deadline taken from the context can
+// expire first.
+func callerGone(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
 func classify(err error) redisclient.Cause {
+	if err == nil {
+		return redisclient.CauseNone
+	}
 	var cd *callerDone
 	if errors.As(err, &cd) {
 		return redisclient.CauseCanceled

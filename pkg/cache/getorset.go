@@ -289,6 +289,15 @@ func (s *Service) fill(ctx context.Context, k string, ttl time.Duration, valid f
 			if !waitStart.IsZero() {
 				r.Waited = time.Since(waitStart)
 			}
+			// The lease is free either because nobody filled the key or because a
+			// holder stored the value and released it after this caller's last read:
+			// look once more so a finished fill is not run again.
+			if v, err := s.read(ctx, k, &r); err == nil {
+				if v, err, ok := s.served(k, v, valid, &r); ok {
+					s.releaseLease(ctx, lease, token)
+					return v, r, err
+				}
+			}
 			return s.fetchAndStore(ctx, k, ttl, token, fetch, r)
 		}
 		now := time.Now()
@@ -321,6 +330,14 @@ func (s *Service) fill(ctx context.Context, k string, ttl time.Duration, valid f
 			return s.bypass(ctx, err, fetch, r)
 		}
 	}
+}
+
+// releaseLease gives up a lease that was not needed after all (best effort: it
+// expires after LeaseTTL anyway).
+func (s *Service) releaseLease(ctx context.Context, lease, token string) {
+	_ = s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+		return c.Eval(ctx, releaseLease, []string{lease}, token).Err()
+	})
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
