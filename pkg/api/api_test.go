@@ -104,6 +104,14 @@ func TestGetProductMissThenHit(t *testing.T) {
 	if notMod.StatusCode != http.StatusNotModified || readBody(t, notMod) != "" {
 		t.Fatalf("If-None-Match: %d", notMod.StatusCode)
 	}
+	req := httptest.NewRequest("GET", "/products/prod-0001", nil)
+	req.Header.Add("If-None-Match", `"x"`)
+	req.Header.Add("If-None-Match", first.Header.Get("ETag"))
+	w := httptest.NewRecorder()
+	f.h.ServeHTTP(w, req)
+	if w.Code != http.StatusNotModified {
+		t.Fatalf("If-None-Match split over two header values: %d", w.Code)
+	}
 }
 
 func TestGetProductServesStoredBytes(t *testing.T) {

@@ -58,7 +58,8 @@ func (a *API) products() http.Handler {
 		h := w.Header()
 		h.Set("ETag", etag)
 		h.Set("Cache-Control", cacheControl)
-		if matchETag(r.Header.Get("If-None-Match"), etag) {
+		// api-proxy splits a v2 event's comma-separated header into several values.
+		if matchETag(strings.Join(r.Header.Values("If-None-Match"), ","), etag) {
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}
