@@ -125,6 +125,22 @@ type Redis struct {
 	// env: REDIS_PASSWORD; default: the URL's, else none
 	Password Secret `env:"REDIS_PASSWORD"`
 
+	// PasswordSecretARN is the full ARN of an AWS Secrets Manager secret that holds the
+	// AUTH password, so the password is not in the function's environment, which anyone
+	// with lambda:GetFunctionConfiguration can read. The secret is read when the first
+	// connection is made (never at start-up) and kept for the life of the process; a
+	// failed read is not kept, and the next connection tries again. One read is bounded
+	// by a fixed 2 s (a command waits at most that, or until its own deadline).
+	// Its value is either the password itself or a JSON object with a "password" key
+	// and an optional "username" (the form of RDS and ElastiCache rotation secrets),
+	// whose username then replaces the configured one. It overrides the URL's password;
+	// it cannot be combined with REDIS_PASSWORD. The function's role needs
+	// secretsmanager:GetSecretValue on this ARN (and kms:Decrypt for a customer key).
+	//
+	// env: REDIS_PASSWORD_SECRET_ARN; default: none (the password comes from
+	// REDIS_PASSWORD or the URL)
+	PasswordSecretARN string `env:"REDIS_PASSWORD_SECRET_ARN"`
+
 	// TLS forces TLS on; rediss:// turns it on too (ElastiCache in-transit encryption).
 	//
 	// env: REDIS_TLS; default: false
@@ -371,6 +387,15 @@ func (c *Config) validate() []string {
 			add("REDIS_URL", err.Error())
 		}
 	}
+	if r.PasswordSecretARN != "" {
+		if r.Password != "" {
+			add("REDIS_PASSWORD", "cannot be combined with REDIS_PASSWORD_SECRET_ARN; set only one")
+			add("REDIS_PASSWORD_SECRET_ARN", "cannot be combined with REDIS_PASSWORD; set only one")
+		}
+		if err := CheckSecretARN(r.PasswordSecretARN); err != nil {
+			add("REDIS_PASSWORD_SECRET_ARN", err.Error())
+		}
+	}
 	for _, a := range r.ClusterAddrs {
 		if _, _, err := net.SplitHostPort(a); err != nil {
 			add("REDIS_CLUSTER_ADDRS", "want host:port entries")
@@ -463,6 +488,20 @@ func CheckPrefix(p string) error {
 		return errors.New("must end with ':'")
 	case strings.ContainsAny(p, "*?[]{}\\ \t\r\n"):
 		return errors.New("must not contain glob characters, braces or spaces")
+	}
+	return nil
+}
+
+// CheckSecretARN reports whether arn has the form of a Secrets Manager secret's ARN:
+// arn:PARTITION:secretsmanager:REGION:ACCOUNT:secret:NAME. A name alone is refused: the
+// role's policy grants access by ARN, and the ARN names the secret's region. The error
+// does not quote arn.
+func CheckSecretARN(arn string) error {
+	parts := strings.SplitN(arn, ":", 7)
+	if len(parts) != 7 || parts[0] != "arn" || !strings.HasPrefix(parts[1], "aws") ||
+		parts[2] != "secretsmanager" || parts[3] == "" || parts[4] == "" || parts[5] != "secret" ||
+		parts[6] == "" || strings.ContainsAny(arn, " \t\r\n") {
+		return errors.New("want the full ARN of a Secrets Manager secret (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)")
 	}
 	return nil
 }

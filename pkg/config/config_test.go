@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -160,5 +161,17 @@ func TestProdRefusesInsecureTLS(t *testing.T) {
 	_, err := config.Parse(map[string]string{"STAGE": "prod", "REDIS_TLS_INSECURE_SKIP_VERIFY": "true"}, config.ModeLambda)
 	if err == nil || !strings.Contains(err.Error(), "REDIS_TLS_INSECURE_SKIP_VERIFY") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestREADMEDocumentsEveryVariable(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range config.Variables() {
+		if !strings.Contains(string(readme), "| `"+v+"` |") {
+			t.Errorf("README's configuration table lacks %s", v)
+		}
 	}
 }

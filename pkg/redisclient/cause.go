@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/acmestore/storeapi/pkg/secret"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -36,6 +37,7 @@ const (
 	CauseOutOfMemory       Cause = "out_of_memory"
 	CauseWrongType         Cause = "wrong_type"
 	CauseCanceled          Cause = "canceled"
+	CauseSecret            Cause = "secret_unavailable"
 	CauseServerError       Cause = "server_error"
 	CauseUnknown           Cause = "unknown"
 )
@@ -56,6 +58,7 @@ var messages = map[Cause]string{
 	CauseOutOfMemory:       "Redis is out of memory and refuses writes.",
 	CauseWrongType:         "A key holds a value of another type.",
 	CauseCanceled:          "The request was cancelled before Redis answered.",
+	CauseSecret:            "The Redis password could not be read from AWS Secrets Manager.",
 	CauseServerError:       "Redis answered with an error.",
 	CauseUnknown:           "Redis failed for an unknown reason.",
 }
@@ -83,6 +86,10 @@ func Classify(err error) Cause {
 	}
 	if errors.Is(err, context.Canceled) {
 		return CauseCanceled
+	}
+	var secretErr *secret.Error
+	if errors.As(err, &secretErr) {
+		return CauseSecret
 	}
 	if errors.Is(err, redis.ErrClosed) {
 		return CauseClosed

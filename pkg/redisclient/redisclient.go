@@ -66,6 +66,14 @@ func Options(c config.Redis) (*redis.UniversalOptions, error) {
 		DisableIdentity:          true,
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 	}
+	if c.PasswordSecretARN != "" {
+		creds, err := secretCredentials(c.PasswordSecretARN, ep.Username)
+		if err != nil {
+			return nil, fmt.Errorf("redisclient: REDIS_PASSWORD_SECRET_ARN: %w", err)
+		}
+		o.CredentialsProviderContext = creds
+		o.Password = ""
+	}
 	if ep.DB != 0 && c.Cluster {
 		return nil, errors.New("redisclient: REDIS_URL: cluster mode has only database 0")
 	}
@@ -136,9 +144,12 @@ func (l *Lazy) Client() redis.UniversalClient {
 	}
 	e = &entry{}
 	e.c = redis.NewUniversalClient(l.opts)
+	if cc, ok := e.c.(*redis.ClusterClient); ok {
+		cc.AddHook(clusterReload{c: cc})
+	}
 	if !l.opts.IsClusterMode && len(l.opts.Addrs) <= 1 {
-		// A cluster client recovers from dead nodes by reloading its slot map, so only
-		// a single-node client is replaced after a failed dial.
+		// A cluster client recovers from dead nodes by reloading its slot map
+		// (clusterReload), so only a single-node client is replaced after a failed dial.
 		e.c.AddHook(dialWatch{e: e, dials: &l.dials})
 	}
 	l.cur.Store(e)

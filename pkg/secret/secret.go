@@ -1,0 +1,328 @@
+// Package secret reads a credential from AWS Secrets Manager once, on first use, and
+// keeps it for the life of the process.
+//
+// It exists so that the Redis password need not sit in a Lambda function's environment,
+// which anyone allowed lambda:GetFunctionConfiguration can read. A [Provider] does no
+// I/O until its first [Provider.Credentials] call: building it at start-up costs nothing
+// and a function that never reaches Redis never calls Secrets Manager.
+//
+// A secret's value is either the password itself or a JSON object with a "password" key
+// and an optional "username" key, the form that RDS and ElastiCache rotation secrets
+// use. Nothing in this package logs, and no error holds the value.
+//
+// With go-redis, which asks for credentials on every new connection:
+//
+//	p, err := secret.New(arn, secret.Options{})
+//	// ...
+//	rdb := redis.NewClient(&redis.Options{Addr: addr, CredentialsProviderContext: p.Credentials})
+package secret
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/smithy-go"
+)
+
+// DefaultTimeout bounds one read of a secret when [Options.Timeout] is 0.
+const DefaultTimeout = 2 * time.Second
+
+// The kinds of failure. An [*Error] matches exactly one of them with errors.Is.
+var (
+	// ErrNotFound: no such secret, or it has no current version (ResourceNotFoundException).
+	ErrNotFound = errors.New("secret: not found")
+	// ErrAccessDenied: the caller's credentials may not read or decrypt the secret.
+	ErrAccessDenied = errors.New("secret: access denied")
+	// ErrTimeout: no answer within the read's bound, or the caller's context ended
+	// first (errors.Is then matches the context's error too).
+	ErrTimeout = errors.New("secret: no answer in time")
+	// ErrNoPassword: the secret was read but holds no usable password.
+	ErrNoPassword = errors.New("secret: no password in the value")
+	// ErrUnavailable: any other failure (network, throttling, a service error, no AWS
+	// configuration or credentials).
+	ErrUnavailable = errors.New("secret: unavailable")
+)
+
+// Error is a failed read of a secret. Its message names the secret's ARN, the kind of
+// failure and what Secrets Manager or the transport said (which may include the
+// caller's role ARN), but never the secret's value: it belongs in a log, not in a
+// response. It unwraps to its Kind and, for timeouts, to the context's error; it does
+// not unwrap to the AWS SDK's error, so a network failure reaching Secrets Manager is
+// never mistaken for one reaching Redis.
+type Error struct {
+	ARN    string
+	Kind   error  // one of the Err… values of this package
+	Detail string // the service's error code and message, or the transport's error
+	ctxErr error
+}
+
+// Error returns "secret: read ARN: kind (detail)".
+func (e *Error) Error() string {
+	msg := strings.TrimPrefix(e.Kind.Error(), "secret: ")
+	s := "secret: read " + e.ARN + ": " + msg
+	if e.Detail != "" {
+		s += " (" + e.Detail + ")"
+	}
+	return s
+}
+
+// Unwrap returns the kind and, for a timeout, the context's error.
+func (e *Error) Unwrap() []error {
+	if e.ctxErr != nil {
+		return []error{e.Kind, e.ctxErr}
+	}
+	return []error{e.Kind}
+}
+
+// Options tune a Provider. The zero value is right for production.
+type Options struct {
+	// Timeout bounds one read of the secret, the SDK's own retries included. A caller
+	// waits at most this long, or until its own context ends if that is sooner; the
+	// read goes on in the background for the next caller.
+	//
+	// default: DefaultTimeout (2s)
+	Timeout time.Duration
+
+	// Endpoint replaces the Secrets Manager endpoint, e.g. a test server's URL.
+	//
+	// default: the SDK's choice, which honours AWS_ENDPOINT_URL_SECRETS_MANAGER and
+	// AWS_ENDPOINT_URL
+	Endpoint string
+
+	// AWS are extra options for loading the AWS configuration, applied after the
+	// region, which is taken from the ARN: for example static credentials in tests.
+	//
+	// default: none (the SDK's default chain: on Lambda, the function role's
+	// credentials from the environment)
+	AWS []func(*awsconfig.LoadOptions) error
+}
+
+// Provider reads one secret on first use and keeps its value.
+//
+// Concurrent first calls share a single read. A successful read is kept for good; a
+// failed one is not remembered, so the next call reads again. The secret is never
+// re-read once held: a rotated password takes effect in new processes (a Lambda
+// function's new execution environments, or after a deploy). A read that a frozen
+// Lambda environment interrupts ends by its Timeout soon after the thaw.
+type Provider struct {
+	arn    string
+	region string
+	o      Options
+
+	held atomic.Pointer[value]
+	mu   sync.Mutex
+	cur  *read // the read in progress or the one that succeeded; nil after a failure
+	api  *secretsmanager.Client
+	n    atomic.Int64
+}
+
+type value struct{ username, password string }
+
+// read is one attempt to get the secret; done closes when v or err is set.
+type read struct {
+	done chan struct{}
+	v    *value
+	err  error
+}
+
+// New returns a Provider for the secret with the full ARN secretARN. It checks the ARN
+// and does no I/O. The Secrets Manager client uses the ARN's region.
+func New(secretARN string, o Options) (*Provider, error) {
+	a, err := arn.Parse(secretARN)
+	if err != nil || a.Service != "secretsmanager" || a.Region == "" ||
+		!strings.HasPrefix(a.Resource, "secret:") || len(a.Resource) == len("secret:") {
+		return nil, errors.New("secret: want the full ARN of a Secrets Manager secret (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)")
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	return &Provider{arn: secretARN, region: a.Region, o: o}, nil
+}
+
+// ARN is the secret's ARN.
+func (p *Provider) ARN() string { return p.arn }
+
+// String names the provider by its ARN; the value never prints.
+func (p *Provider) String() string { return "secret.Provider(" + p.arn + ")" }
+
+// Held reports whether the value has been read, without I/O.
+func (p *Provider) Held() bool { return p.held.Load() != nil }
+
+// Reads is how many reads of the secret have finished, successful or not.
+func (p *Provider) Reads() int64 { return p.n.Load() }
+
+// Credentials returns the username (empty when the secret names none) and password
+// held in the secret, reading it first if it is not held yet. Its signature is that of
+// go-redis's CredentialsProviderContext, which calls it for every new connection.
+//
+// Safe for concurrent use. A caller waits for the read at most until its ctx ends or
+// the read's Timeout passes, whichever is first; the read itself is not tied to ctx,
+// so a caller that gives up early does not waste it for the next one. Every failure is
+// an [*Error].
+func (p *Provider) Credentials(ctx context.Context) (username, password string, err error) {
+	if v := p.held.Load(); v != nil {
+		return v.username, v.password, nil
+	}
+	r := p.start(ctx)
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		select {
+		case <-r.done: // finished as the caller gave up: use it
+		default:
+			return "", "", &Error{ARN: p.arn, Kind: ErrTimeout, Detail: "the caller stopped waiting: " + ctx.Err().Error(), ctxErr: ctx.Err()}
+		}
+	}
+	if r.err != nil {
+		return "", "", r.err
+	}
+	return r.v.username, r.v.password, nil
+}
+
+// start returns the read in progress (or the one that succeeded), starting one if there
+// is none. The read keeps ctx's values but not its deadline or cancellation.
+func (p *Provider) start(ctx context.Context) *read {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cur == nil {
+		p.cur = &read{done: make(chan struct{})}
+		go p.run(context.WithoutCancel(ctx), p.cur)
+	}
+	return p.cur
+}
+
+func (p *Provider) run(ctx context.Context, r *read) {
+	ctx, cancel := context.WithTimeout(ctx, p.o.Timeout)
+	defer cancel()
+	r.v, r.err = p.get(ctx)
+	p.mu.Lock()
+	if r.err == nil {
+		p.held.Store(r.v)
+	} else {
+		p.cur = nil
+	}
+	p.mu.Unlock()
+	p.n.Add(1)
+	close(r.done)
+}
+
+func (p *Provider) get(ctx context.Context) (*value, error) {
+	api, err := p.client(ctx)
+	if err != nil {
+		return nil, p.fail(ctx, "loading the AWS configuration", err)
+	}
+	out, err := api.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(p.arn)})
+	if err != nil {
+		return nil, p.fail(ctx, "", err)
+	}
+	if out.SecretString == nil {
+		return nil, &Error{ARN: p.arn, Kind: ErrNoPassword, Detail: "the secret has no string value; binary secrets are not supported"}
+	}
+	v, why := parse(*out.SecretString)
+	if why != "" {
+		return nil, &Error{ARN: p.arn, Kind: ErrNoPassword, Detail: why}
+	}
+	return v, nil
+}
+
+// client builds the Secrets Manager client on the first read; a failure to build it is
+// not kept. Only run calls it, and reads never overlap, but p.mu orders one read's
+// writes before the next read's.
+func (p *Provider) client(ctx context.Context) (*secretsmanager.Client, error) {
+	p.mu.Lock()
+	api := p.api
+	p.mu.Unlock()
+	if api != nil {
+		return api, nil
+	}
+	opts := append([]func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(p.region)}, p.o.AWS...)
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, err
+	}
+	api = secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) {
+		if p.o.Endpoint != "" {
+			o.BaseEndpoint = aws.String(p.o.Endpoint)
+		}
+	})
+	p.mu.Lock()
+	p.api = api
+	p.mu.Unlock()
+	return api, nil
+}
+
+// fail turns an SDK error into an *Error.
+func (p *Provider) fail(ctx context.Context, doing string, err error) *Error {
+	e := &Error{ARN: p.arn, Kind: ErrUnavailable}
+	var apiErr smithy.APIError
+	var deserErr *smithy.DeserializationError
+	switch {
+	case ctx.Err() != nil:
+		e.Kind, e.ctxErr = ErrTimeout, ctx.Err()
+		e.Detail = fmt.Sprintf("gave up after %v", p.o.Timeout)
+	case errors.As(err, &apiErr):
+		e.Kind = kindOf(apiErr.ErrorCode())
+		e.Detail = apiErr.ErrorCode()
+		if m := apiErr.ErrorMessage(); m != "" {
+			e.Detail += ": " + m
+		}
+	case errors.As(err, &deserErr):
+		// A decoding error may quote the response, which holds the value.
+		e.Detail = "malformed response from Secrets Manager"
+	default:
+		e.Detail = err.Error()
+	}
+	if doing != "" {
+		e.Detail = doing + ": " + e.Detail
+	}
+	return e
+}
+
+func kindOf(code string) error {
+	switch code {
+	case "ResourceNotFoundException":
+		return ErrNotFound
+	case "AccessDeniedException", "UnrecognizedClientException", "InvalidSignatureException",
+		"ExpiredTokenException", "MissingAuthenticationToken", "IncompleteSignature",
+		"DecryptionFailure":
+		return ErrAccessDenied
+	}
+	return ErrUnavailable
+}
+
+// parse reads a secret's value: a JSON object with "password" (and maybe "username"),
+// or else the password itself, less a trailing line break (as left by a file that
+// stored it). It returns why a value is unusable, in words that do not quote it.
+func parse(s string) (*value, string) {
+	if t := strings.TrimSpace(s); strings.HasPrefix(t, "{") && json.Valid([]byte(t)) {
+		var j struct {
+			Username any `json:"username"`
+			Password any `json:"password"`
+		}
+		_ = json.Unmarshal([]byte(t), &j)
+		pw, ok := j.Password.(string)
+		if !ok || pw == "" {
+			return nil, `the value is a JSON object without a non-empty "password" string`
+		}
+		user, ok := j.Username.(string)
+		if j.Username != nil && !ok {
+			return nil, `the value's "username" is not a string`
+		}
+		return &value{username: user, password: pw}, ""
+	}
+	pw := strings.TrimRight(s, "\r\n")
+	if pw == "" {
+		return nil, "the value is empty"
+	}
+	return &value{password: pw}, ""
+}
