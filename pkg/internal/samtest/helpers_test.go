@@ -34,16 +34,10 @@ var functions = []function{
 	{"CacheClearFunction", "cacheclear", "POST", "/cache/clear"},
 }
 
-// plannedVars are environment variables the template sets before pkg/config reads them.
-//
-// TODO: take REDIS_PASSWORD_SECRET_ARN from config.Variables() once pkg/config reads it
-// (the Redis password fetched from Secrets Manager on first use), and drop this list.
-var plannedVars = []string{"REDIS_PASSWORD_SECRET_ARN"}
-
 // allowedVars is every environment variable the functions read.
 func allowedVars() map[string]bool {
 	ok := map[string]bool{}
-	for _, v := range append(config.Variables(), plannedVars...) {
+	for _, v := range config.Variables() {
 		ok[v] = true
 	}
 	return ok
