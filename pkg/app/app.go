@@ -98,28 +98,39 @@ type Closer interface {
 // adapter; at shutdown it writes the pending application figures and closes the
 // client.
 func Serve(ctx context.Context, f Function, a *api.API, client Closer, logger *slog.Logger, addr string) error {
+	o := LambdaOptions(f, logger)
+	o.Addr = addr
+	o.OnShutdown = func(ctx context.Context) error {
+		var errs []error
+		if a.Tally != nil {
+			errs = append(errs, a.Tally.Flush(ctx))
+		}
+		errs = append(errs, client.Close())
+		logger.LogAttrs(ctx, slog.LevelInfo, "redis client closed", slog.String("function", f.Name))
+		return errors.Join(errs...)
+	}
+	return serve.Run(ctx, Handler(f, a, logger), o)
+}
+
+// LambdaOptions returns the runtime adapter's options that Serve uses for f, without
+// the address and the shutdown hook: benchmarks and the load tool build the Lambda
+// entry (serve.NewLambda) with them to drive the production path in-process.
+func LambdaOptions(f Function, logger *slog.Logger) serve.Options {
+	return serve.Options{Name: f.Name, Logger: logger, Codec: Codec}
+}
+
+// Handler returns f's handler as Serve runs it: wrapped in the per-request log line
+// written to logger, with the request ids and cold-start flag of the runtime adapter.
+// Benchmarks and load tests use it to drive the production handler in-process.
+func Handler(f Function, a *api.API, logger *slog.Logger) http.Handler {
 	api.SetRequestID(func(r *http.Request) string { return serve.RequestID(r.Context()) })
-	h := telemetry.Middleware(f.Handler(a), telemetry.Options{
+	return telemetry.Middleware(f.Handler(a), telemetry.Options{
 		Logger:    logger,
 		Function:  f.Name,
 		Stage:     string(a.Config.Stage),
 		Namespace: a.Config.HTTP.MetricsNamespace,
 		RequestID: serve.RequestID,
 		ColdStart: serve.ColdStart,
-	})
-	return serve.Run(ctx, h, serve.Options{
-		Name:   f.Name,
-		Addr:   addr,
-		Logger: logger,
-		OnShutdown: func(ctx context.Context) error {
-			var errs []error
-			if a.Tally != nil {
-				errs = append(errs, a.Tally.Flush(ctx))
-			}
-			errs = append(errs, client.Close())
-			logger.LogAttrs(ctx, slog.LevelInfo, "redis client closed", slog.String("function", f.Name))
-			return errors.Join(errs...)
-		},
 	})
 }
 

@@ -172,7 +172,8 @@ func serveEvent[R any, W proxyWriter[R]](l *Lambda, ctx context.Context, in *inf
 			slog.String("requestId", in.requestID), slog.Any("error", reqErr))
 		writeError(w, http.StatusBadRequest, "bad request", in.requestID)
 	} else {
-		w.Header()[requestIDHeader] = []string{in.requestID}
+		in.header[0] = in.requestID
+		w.Header()[requestIDHeader] = in.header[:]
 		if p, stack := call(l.h, w, r); p != nil {
 			logPanic(ctx, l.o.Logger, in.requestID, p, stack)
 			// Whatever the handler wrote is dropped: the client gets a whole 500.
