@@ -8,6 +8,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"net/http"
+	"path"
 	"strings"
 	"time"
 
@@ -77,7 +78,9 @@ type route struct {
 }
 
 // mux routes the given patterns; any other path is a JSON 404, and another method on
-// a known path a JSON 405 with Allow. CORS wraps it all, preflights included.
+// a known path a JSON 405 with Allow. A path with dot segments or doubled slashes is a
+// JSON 404 too: http.ServeMux would answer it with a redirect to the cleaned path and
+// an HTML body that repeats it. CORS wraps it all, preflights included.
 func (a *API) mux(routes ...route) http.Handler {
 	m := http.NewServeMux()
 	for _, rt := range routes {
@@ -96,7 +99,29 @@ func (a *API) mux(routes ...route) http.Handler {
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errNoRoute, "no such route")
 	})
-	return cors(a.Config.HTTP.CORSOrigins, m)
+	return cors(a.Config.HTTP.CORSOrigins, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.EscapedPath(); r.Method != http.MethodConnect && cleanPath(p) != p {
+			writeError(w, r, errNoRoute, "no such route")
+			return
+		}
+		m.ServeHTTP(w, r)
+	}))
+}
+
+// cleanPath is the path http.ServeMux routes an escaped path by (it redirects when the
+// two differ): path.Clean, rooted, with a trailing slash kept.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if p[len(p)-1] == '/' && np != "/" {
+		np += "/"
+	}
+	return np
 }
 
 // A code classifies a failure for the client; codes map to HTTP statuses in one table.
