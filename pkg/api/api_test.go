@@ -312,6 +312,8 @@ func TestCacheClear(t *testing.T) {
 		{name: "no token", status: 401},
 		{name: "wrong token", header: []string{"Authorization", "Bearer nope"}, status: 401},
 		{name: "all", header: []string{"Authorization", "Bearer t0ken"}, status: 200, left: []string{"other:keep"}},
+		{name: "scheme in lower case", header: []string{"Authorization", "bearer t0ken"}, status: 200, left: []string{"other:keep"}},
+		{name: "other scheme", header: []string{"Authorization", "Basic t0ken"}, status: 401},
 		{name: "products", body: `{"scope":"products"}`, header: []string{"Authorization", "Bearer t0ken"}, status: 200, left: []string{"other:keep", "store:session:1"}},
 		{name: "ids", body: `{"ids":["prod-0001"]}`, header: []string{"Authorization", "Bearer t0ken"}, status: 200, left: []string{"other:keep", "store:product:v1:prod-0002", "store:session:1"}},
 		{name: "pattern", body: `{"pattern":"session:*"}`, header: []string{"Authorization", "Bearer t0ken"}, status: 200, left: []string{"other:keep", "store:product:v1:prod-0001", "store:product:v1:prod-0002"}},
