@@ -173,15 +173,18 @@ func TestCluster(t *testing.T) {
 			break
 		}
 	}
+	// The seed's view of the replicas can lag the cluster's creation (gossip), so read
+	// it again until the victim's replica shows.
 	var heir *clusterNode
-	for _, n := range layout {
-		if n.master == victim.id {
-			heir = n
+	eventually(t, 10*time.Second, 50*time.Millisecond, "a replica of the master to kill", func() bool {
+		for _, n := range clusterNodes(t, nodes[0], nodes) {
+			if n.master == victim.id && n.srv != nil {
+				heir = n
+				return true
+			}
 		}
-	}
-	if heir == nil || heir.srv == nil {
-		t.Fatalf("no replica of %s", victim.srv.Addr())
-	}
+		return false
+	})
 	// Wait until the replica has the keys, so that the failover keeps them.
 	eventually(t, 5*time.Second, 20*time.Millisecond, "the replica to hold the master's keys", func() bool {
 		return len(scanKeys(t, heir.srv.Addr(), "", s.prefix+"product:*")) == 2
