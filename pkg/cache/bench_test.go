@@ -3,12 +3,12 @@ package cache_test
 import (
 	"context"
 	"encoding/json"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/acmestore/storeapi/pkg/cache"
 	"github.com/acmestore/storeapi/pkg/config"
+	"github.com/acmestore/storeapi/pkg/internal/paired"
 	"github.com/acmestore/storeapi/pkg/internal/redistest"
 	"github.com/acmestore/storeapi/pkg/redisclient"
 	"github.com/redis/go-redis/v9"
@@ -180,61 +180,6 @@ func BenchmarkSet(b *testing.B) {
 	}
 }
 
-// benchPaired alternates a raw call and a wrapped call in one loop, timing each half,
-// so that the drift of the loopback round trip between benchmarks (tens of µs) falls
-// on both sides alike. The order flips every iteration. It reports:
-//
-//	ratio       total wrapped time / total raw time
-//	p50-ratio   the median of the per-iteration ratios (robust to GC and scheduler spikes)
-//	p50-extra-ns  the median of wrapped minus raw time per iteration: the wrapper's cost
-//	raw-ns, wrapped-ns   the mean of each half
-//
-// ns/op and allocs/op are for the pair.
-func benchPaired(b *testing.B, raw, wrapped func() error) {
-	b.Helper()
-	ratios := make([]float64, b.N)
-	extras := make([]time.Duration, b.N)
-	var rawTotal, wrappedTotal time.Duration
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := range b.N {
-		var dRaw, dWrapped time.Duration
-		if i%2 == 0 {
-			t0 := time.Now()
-			if err := raw(); err != nil {
-				b.Fatal(err)
-			}
-			t1 := time.Now()
-			if err := wrapped(); err != nil {
-				b.Fatal(err)
-			}
-			dRaw, dWrapped = t1.Sub(t0), time.Since(t1)
-		} else {
-			t0 := time.Now()
-			if err := wrapped(); err != nil {
-				b.Fatal(err)
-			}
-			t1 := time.Now()
-			if err := raw(); err != nil {
-				b.Fatal(err)
-			}
-			dWrapped, dRaw = t1.Sub(t0), time.Since(t1)
-		}
-		rawTotal += dRaw
-		wrappedTotal += dWrapped
-		ratios[i] = float64(dWrapped) / float64(max(dRaw, 1))
-		extras[i] = dWrapped - dRaw
-	}
-	b.StopTimer()
-	slices.Sort(ratios)
-	slices.Sort(extras)
-	b.ReportMetric(float64(wrappedTotal)/float64(max(rawTotal, 1)), "ratio")
-	b.ReportMetric(ratios[len(ratios)/2], "p50-ratio")
-	b.ReportMetric(float64(extras[len(extras)/2].Nanoseconds()), "p50-extra-ns")
-	b.ReportMetric(float64(rawTotal.Nanoseconds())/float64(b.N), "raw-ns")
-	b.ReportMetric(float64(wrappedTotal.Nanoseconds())/float64(b.N), "wrapped-ns")
-}
-
 func errIfNotHit(r cache.Result, err error) error {
 	if err != nil {
 		return err
@@ -255,11 +200,11 @@ func BenchmarkPaired(b *testing.B) {
 		// The control: both halves are the same raw GET, so the ratio should be ~1.00;
 		// how far it strays is the noise floor of the other pairs.
 		e := benchSetup(b)
-		benchPaired(b, func() error { return e.rawGet(ctx) }, func() error { return e.rawGet(ctx) })
+		paired.Run(b, func() error { return e.rawGet(ctx) }, func() error { return e.rawGet(ctx) })
 	})
 	b.Run("ServiceGet", func(b *testing.B) {
 		e := benchSetup(b)
-		benchPaired(b, func() error { return e.rawGet(ctx) }, func() error {
+		paired.Run(b, func() error { return e.rawGet(ctx) }, func() error {
 			_, err := e.svc.Get(ctx, e.key)
 			return err
 		})
@@ -267,7 +212,7 @@ func BenchmarkPaired(b *testing.B) {
 	b.Run("GetOrSetHit", func(b *testing.B) {
 		e := benchSetup(b)
 		fetch := e.fetchString
-		benchPaired(b, func() error { return e.rawGet(ctx) }, func() error {
+		paired.Run(b, func() error { return e.rawGet(ctx) }, func() error {
 			_, r, err := e.svc.GetOrSet(ctx, e.key, time.Hour, fetch)
 			return errIfNotHit(r, err)
 		})
@@ -276,7 +221,7 @@ func BenchmarkPaired(b *testing.B) {
 		// Raw side: what a caller of go-redis does by hand, GET then json.Unmarshal.
 		e := benchSetup(b)
 		fetch := e.fetchProduct
-		benchPaired(b, func() error {
+		paired.Run(b, func() error {
 			s, err := e.raw.Get(ctx, e.fullKey).Result()
 			if err != nil {
 				return err
@@ -292,14 +237,14 @@ func BenchmarkPaired(b *testing.B) {
 		// Raw side: a bare GET, without even the wholeness check the wrapper does.
 		e := benchSetup(b)
 		fetch := e.fetchProduct
-		benchPaired(b, func() error { return e.rawGet(ctx) }, func() error {
+		paired.Run(b, func() error { return e.rawGet(ctx) }, func() error {
 			_, r, err := cache.GetOrSetRawJSON(ctx, e.svc, e.key, time.Hour, fetch)
 			return errIfNotHit(r, err)
 		})
 	})
 	b.Run("Set", func(b *testing.B) {
 		e := benchSetup(b)
-		benchPaired(b, func() error {
+		paired.Run(b, func() error {
 			return e.raw.Set(ctx, e.fullKey, e.value, time.Hour).Err()
 		}, func() error {
 			_, err := e.svc.Set(ctx, e.key, e.value, cache.SetOptions{TTL: time.Hour})

@@ -10,8 +10,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"runtime"
-	"slices"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/acmestore/storeapi/pkg/app"
 	"github.com/acmestore/storeapi/pkg/cache"
 	"github.com/acmestore/storeapi/pkg/config"
+	"github.com/acmestore/storeapi/pkg/internal/paired"
 	"github.com/acmestore/storeapi/pkg/internal/redistest"
 	"github.com/acmestore/storeapi/pkg/redisclient"
 	"github.com/acmestore/storeapi/pkg/serve"
@@ -260,59 +259,8 @@ func BenchmarkPaired(b *testing.B) {
 					b.Fatal(err)
 				}
 			})
-			paired(b, e.rawGet, p.fn)
+			paired.Run(b, e.rawGet, p.fn)
 			b.ReportMetric(allocs, "allocs-alone")
 		})
 	}
-}
-
-func paired(b *testing.B, raw, wrapped func() error) {
-	b.Helper()
-	ratios := make([]float64, 0, 1024)
-	extras := make([]time.Duration, 0, 1024)
-	var rawTotal, wrappedTotal time.Duration
-	runtime.GC()
-	b.ReportAllocs()
-	b.ResetTimer()
-	i := 0
-	for b.Loop() {
-		var dRaw, dWrapped time.Duration
-		if i%2 == 0 {
-			t0 := time.Now()
-			if err := raw(); err != nil {
-				b.Fatal(err)
-			}
-			t1 := time.Now()
-			if err := wrapped(); err != nil {
-				b.Fatal(err)
-			}
-			dRaw, dWrapped = t1.Sub(t0), time.Since(t1)
-		} else {
-			t0 := time.Now()
-			if err := wrapped(); err != nil {
-				b.Fatal(err)
-			}
-			t1 := time.Now()
-			if err := raw(); err != nil {
-				b.Fatal(err)
-			}
-			dWrapped, dRaw = t1.Sub(t0), time.Since(t1)
-		}
-		i++
-		rawTotal += dRaw
-		wrappedTotal += dWrapped
-		ratios = append(ratios, float64(dWrapped)/float64(max(dRaw, 1)))
-		extras = append(extras, dWrapped-dRaw)
-	}
-	b.StopTimer()
-	if i == 0 {
-		return
-	}
-	slices.Sort(ratios)
-	slices.Sort(extras)
-	b.ReportMetric(ratios[len(ratios)/2], "p50-ratio")
-	b.ReportMetric(float64(wrappedTotal)/float64(max(rawTotal, 1)), "ratio")
-	b.ReportMetric(float64(extras[len(extras)/2].Nanoseconds()), "p50-extra-ns")
-	b.ReportMetric(float64(rawTotal.Nanoseconds())/float64(i), "raw-ns")
-	b.ReportMetric(float64(wrappedTotal.Nanoseconds())/float64(i), "path-ns")
 }
