@@ -5,6 +5,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"net/http"
@@ -46,6 +47,8 @@ type API struct {
 	// OpenClear lets cacheClear run without a token when none is configured. Only the
 	// local run sets it: a deployed utility open to anyone is a hole.
 	OpenClear bool
+	// RequestID finds a request's id for error bodies (serve.RequestID). nil: none.
+	RequestID func(context.Context) string
 }
 
 // GetProduct is the getProduct function's handler: GET /products/{id}.
@@ -93,15 +96,15 @@ func (a *API) mux(routes ...route) http.Handler {
 		}))
 		m.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", method+", OPTIONS")
-			writeError(w, r, errMethod, "method not allowed")
+			a.writeError(w, r, errMethod, "method not allowed")
 		})
 	}
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, errNoRoute, "no such route")
+		a.writeError(w, r, errNoRoute, "no such route")
 	})
 	return cors(a.Config.HTTP.CORSOrigins, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p := r.URL.EscapedPath(); r.Method != http.MethodConnect && cleanPath(p) != p {
-			writeError(w, r, errNoRoute, "no such route")
+			a.writeError(w, r, errNoRoute, "no such route")
 			return
 		}
 		m.ServeHTTP(w, r)
@@ -164,13 +167,17 @@ type errorBody struct {
 
 // writeError answers with a JSON error. msg must be a fixed text: never client input
 // and never an internal error's text (that goes to the log via telemetry).
-func writeError(w http.ResponseWriter, r *http.Request, c code, msg string) {
-	writeErrorCause(w, r, c, msg, "")
+func (a *API) writeError(w http.ResponseWriter, r *http.Request, c code, msg string) {
+	a.writeErrorCause(w, r, c, msg, "")
 }
 
-func writeErrorCause(w http.ResponseWriter, r *http.Request, c code, msg string, cause redisclient.Cause) {
+func (a *API) writeErrorCause(w http.ResponseWriter, r *http.Request, c code, msg string, cause redisclient.Cause) {
 	telemetry.FromContext(r.Context()).SetError(string(c))
-	writeJSON(w, statuses[c], "application/json", errorBody{Error: msg, Code: c, Cause: cause, RequestID: requestID(r)})
+	var id string
+	if a.RequestID != nil {
+		id = a.RequestID(r.Context())
+	}
+	writeJSON(w, statuses[c], "application/json", errorBody{Error: msg, Code: c, Cause: cause, RequestID: id})
 }
 
 func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
@@ -187,13 +194,6 @@ func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
 }
-
-// requestID is the id the runtime adapter put on the request.
-var requestID = func(r *http.Request) string { return r.Header.Get("X-Request-Id") }
-
-// SetRequestID tells the handlers how to find a request's id (serve.RequestID), for
-// error bodies. main wires it; the default reads the X-Request-Id header.
-func SetRequestID(f func(*http.Request) string) { requestID = f }
 
 // bearer reports whether r carries "Authorization: Bearer <token>", compared in
 // constant time. An empty token never matches.

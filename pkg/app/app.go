@@ -123,7 +123,6 @@ func LambdaOptions(f Function, logger *slog.Logger) serve.Options {
 // written to logger, with the request ids and cold-start flag of the runtime adapter.
 // Benchmarks and load tests use it to drive the production handler in-process.
 func Handler(f Function, a *api.API, logger *slog.Logger) http.Handler {
-	api.SetRequestID(func(r *http.Request) string { return serve.RequestID(r.Context()) })
 	return telemetry.Middleware(f.Handler(a), telemetry.Options{
 		Logger:    logger,
 		Function:  f.Name,
@@ -161,11 +160,12 @@ func Build(cfg config.Config, conn interface {
 		batch, every = 200, 5*time.Second
 	}
 	return &api.API{
-		Config:  cfg,
-		Cache:   svc,
-		Redis:   conn,
-		Source:  src,
-		Tally:   svc.NewTally(api.TallyKey, batch, every),
-		Version: Version(),
+		RequestID: serve.RequestID,
+		Config:    cfg,
+		Cache:     svc,
+		Redis:     conn,
+		Source:    src,
+		Tally:     svc.NewTally(api.TallyKey, batch, every),
+		Version:   Version(),
 	}, nil
 }
