@@ -15,6 +15,28 @@
 //	p, err := secret.New(arn, secret.Options{})
 //	// ...
 //	rdb := redis.NewClient(&redis.Options{Addr: addr, CredentialsProviderContext: p.Credentials})
+//
+// # AWS configuration
+//
+// The Secrets Manager client is built here, not with the AWS SDK's config package
+// (LoadDefaultConfig): that package brings the SSO, SSO OIDC, STS, sign-in and
+// instance-metadata clients into every function, about 2 MB of binary and most of the
+// AWS SDK's package initialisation on each Lambda cold start, whether or not the
+// function ever reads a secret. What Lambda provides is all this package uses:
+//
+//   - credentials from the environment: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY,
+//     with AWS_SESSION_TOKEN when set. Shared config and credentials files, profiles,
+//     SSO, assumed roles and instance metadata are not consulted;
+//   - the region of the secret's ARN (AWS_REGION is not consulted);
+//   - the endpoint from [Options.Endpoint], else AWS_ENDPOINT_URL_SECRETS_MANAGER,
+//     else AWS_ENDPOINT_URL, unless AWS_IGNORE_CONFIGURED_ENDPOINT_URLS is true;
+//     else the SDK's endpoint for the region;
+//   - the SDK's default HTTP client and retries.
+//
+// The environment is read on the first read of the secret, not by [New]. On a laptop,
+// export the credentials of a profile or SSO session first, for example with
+//
+//	eval "$(aws configure export-credentials --format env)"
 package secret
 
 import (
@@ -22,6 +44,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,7 +53,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/smithy-go"
 )
@@ -49,7 +73,7 @@ var (
 	// ErrNoPassword: the secret was read but holds no usable password.
 	ErrNoPassword = errors.New("secret: no password in the value")
 	// ErrUnavailable: any other failure (network, throttling, a service error, no AWS
-	// configuration or credentials).
+	// credentials in the environment).
 	ErrUnavailable = errors.New("secret: unavailable")
 )
 
@@ -95,16 +119,18 @@ type Options struct {
 
 	// Endpoint replaces the Secrets Manager endpoint, e.g. a test server's URL.
 	//
-	// default: the SDK's choice, which honours AWS_ENDPOINT_URL_SECRETS_MANAGER and
-	// AWS_ENDPOINT_URL
+	// default: AWS_ENDPOINT_URL_SECRETS_MANAGER, else AWS_ENDPOINT_URL (both ignored
+	// when AWS_IGNORE_CONFIGURED_ENDPOINT_URLS is true), else the SDK's endpoint for
+	// the ARN's region
 	Endpoint string
 
-	// AWS are extra options for loading the AWS configuration, applied after the
-	// region, which is taken from the ARN: for example static credentials in tests.
+	// Credentials sign the requests to Secrets Manager, for example static credentials
+	// in tests. It is used as is, without a cache.
 	//
-	// default: none (the SDK's default chain: on Lambda, the function role's
-	// credentials from the environment)
-	AWS []func(*awsconfig.LoadOptions) error
+	// default: nil, the credentials in the environment (AWS_ACCESS_KEY_ID,
+	// AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN), read on the first read of the
+	// secret: on Lambda, the function role's
+	Credentials aws.CredentialsProvider
 }
 
 // Provider reads one secret on first use and keeps its value.
@@ -217,13 +243,13 @@ func (p *Provider) run(ctx context.Context, r *read) {
 }
 
 func (p *Provider) get(ctx context.Context) (*value, error) {
-	api, err := p.client(ctx)
+	api, err := p.client()
 	if err != nil {
-		return nil, p.fail(ctx, "loading the AWS configuration", err)
+		return nil, &Error{ARN: p.arn, Kind: ErrUnavailable, Detail: err.Error()}
 	}
 	out, err := api.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(p.arn)})
 	if err != nil {
-		return nil, p.fail(ctx, "", err)
+		return nil, p.fail(ctx, err)
 	}
 	if out.SecretString == nil {
 		return nil, &Error{ARN: p.arn, Kind: ErrNoPassword, Detail: "the secret has no string value; binary secrets are not supported"}
@@ -238,22 +264,29 @@ func (p *Provider) get(ctx context.Context) (*value, error) {
 // client builds the Secrets Manager client on the first read; a failure to build it is
 // not kept. Only run calls it, and reads never overlap, but p.mu orders one read's
 // writes before the next read's.
-func (p *Provider) client(ctx context.Context) (*secretsmanager.Client, error) {
+func (p *Provider) client() (*secretsmanager.Client, error) {
 	p.mu.Lock()
 	api := p.api
 	p.mu.Unlock()
 	if api != nil {
 		return api, nil
 	}
-	opts := append([]func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(p.region)}, p.o.AWS...)
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	creds := p.o.Credentials
+	if creds == nil {
+		c, err := envCredentials()
+		if err != nil {
+			return nil, err
+		}
+		creds = c
+	}
+	base, err := endpoint(p.o.Endpoint)
 	if err != nil {
 		return nil, err
 	}
-	api = secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) {
-		if p.o.Endpoint != "" {
-			o.BaseEndpoint = aws.String(p.o.Endpoint)
-		}
+	api = secretsmanager.New(secretsmanager.Options{
+		Region:       p.region,
+		Credentials:  creds,
+		BaseEndpoint: base,
 	})
 	p.mu.Lock()
 	p.api = api
@@ -261,8 +294,48 @@ func (p *Provider) client(ctx context.Context) (*secretsmanager.Client, error) {
 	return api, nil
 }
 
+// envCredentials returns the credentials in the environment, as Lambda sets them for
+// the function's role. Its errors name the variables, never their values.
+func envCredentials() (aws.CredentialsProvider, error) {
+	id, key := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
+	switch {
+	case id == "" && key == "":
+		return nil, errors.New("no AWS credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set (on a laptop, export them, e.g. eval \"$(aws configure export-credentials --format env)\")")
+	case id == "":
+		return nil, errors.New("no AWS credentials: AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not")
+	case key == "":
+		return nil, errors.New("no AWS credentials: AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not")
+	}
+	c := credentials.NewStaticCredentialsProvider(id, key, os.Getenv("AWS_SESSION_TOKEN"))
+	c.Source = []aws.CredentialSource{aws.CredentialSourceEnvVars}
+	return c, nil
+}
+
+// endpoint returns the endpoint that replaces the SDK's, or nil: o (Options.Endpoint),
+// else the variables that the AWS SDKs share for it.
+func endpoint(o string) (*string, error) {
+	if o != "" {
+		return aws.String(o), nil
+	}
+	if v := os.Getenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"); v != "" {
+		ignore, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, fmt.Errorf("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=%q: want true or false", v)
+		}
+		if ignore {
+			return nil, nil
+		}
+	}
+	for _, k := range []string{"AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_ENDPOINT_URL"} {
+		if v := os.Getenv(k); v != "" {
+			return aws.String(v), nil
+		}
+	}
+	return nil, nil
+}
+
 // fail turns an SDK error into an *Error.
-func (p *Provider) fail(ctx context.Context, doing string, err error) *Error {
+func (p *Provider) fail(ctx context.Context, err error) *Error {
 	e := &Error{ARN: p.arn, Kind: ErrUnavailable}
 	var apiErr smithy.APIError
 	var deserErr *smithy.DeserializationError
@@ -281,9 +354,6 @@ func (p *Provider) fail(ctx context.Context, doing string, err error) *Error {
 		e.Detail = "malformed response from Secrets Manager"
 	default:
 		e.Detail = err.Error()
-	}
-	if doing != "" {
-		e.Detail = doing + ": " + e.Detail
 	}
 	return e
 }

@@ -10,27 +10,20 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/acmestore/storeapi/pkg/internal/secrettest"
 	"github.com/acmestore/storeapi/pkg/secret"
 )
 
-// awsOptions give the SDK static test credentials and nothing of the real environment's
-// shared files.
-func awsOptions() []func(*awsconfig.LoadOptions) error {
-	return []func(*awsconfig.LoadOptions) error{
-		awsconfig.WithCredentialsProvider(aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: secrettest.AccessKeyID, SecretAccessKey: secrettest.SecretAccessKey, Source: "test"}, nil
-		})),
-		awsconfig.WithSharedConfigFiles([]string{}),
-		awsconfig.WithSharedCredentialsFiles([]string{}),
-	}
-}
+// testCredentials are static test credentials, so that nothing of the real
+// environment's is used.
+var testCredentials = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+	return aws.Credentials{AccessKeyID: secrettest.AccessKeyID, SecretAccessKey: secrettest.SecretAccessKey, Source: "test"}, nil
+})
 
 func newProvider(tb testing.TB, sm *secrettest.Server, arn string, timeout time.Duration) *secret.Provider {
 	tb.Helper()
-	p, err := secret.New(arn, secret.Options{Timeout: timeout, Endpoint: sm.URL, AWS: awsOptions()})
+	p, err := secret.New(arn, secret.Options{Timeout: timeout, Endpoint: sm.URL, Credentials: testCredentials})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -296,8 +289,9 @@ func TestNewRejectsBadARN(t *testing.T) {
 	}
 }
 
-// TestEndpointFromEnvironment checks that the SDK's own AWS_ENDPOINT_URL_SECRETS_MANAGER
-// reaches the client, as the end-to-end tests use it for the built functions.
+// TestEndpointFromEnvironment checks that AWS_ENDPOINT_URL_SECRETS_MANAGER and the
+// credentials in the environment reach the client, as the end-to-end tests use them for
+// the built functions.
 func TestEndpointFromEnvironment(t *testing.T) {
 	sm := secrettest.Start(t)
 	sm.Setenv(t)
@@ -326,5 +320,107 @@ func TestProviderNeverPrintsTheValue(t *testing.T) {
 	out := fmt.Sprintf("%v %+v %#v %s", p, p, p, p)
 	if strings.Contains(out, "pr1nt-pass") || strings.Contains(out, "pr1nt-user") {
 		t.Fatalf("printed: %s", out)
+	}
+}
+
+// TestEnvironment checks what is read from the environment when Options leave it to
+// the environment: the endpoint in its order of precedence, and the credentials. That
+// AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true leaves the SDK's endpoint is checked by
+// TestEndpoint, without reaching AWS.
+func TestEnvironment(t *testing.T) {
+	const token = "s3ssion-token"
+	tests := []struct {
+		name   string
+		env    map[string]string // over secrettest's Env, with its endpoint variable unset
+		option bool              // whether Options.Endpoint names the server
+	}{
+		{"AWS_ENDPOINT_URL_SECRETS_MANAGER", map[string]string{"AWS_ENDPOINT_URL_SECRETS_MANAGER": "SERVER", "AWS_ENDPOINT_URL": "http://127.0.0.1:1"}, false},
+		{"AWS_ENDPOINT_URL", map[string]string{"AWS_ENDPOINT_URL": "SERVER"}, false},
+		{"Options.Endpoint over the environment", map[string]string{"AWS_ENDPOINT_URL_SECRETS_MANAGER": "http://127.0.0.1:1"}, true},
+		{"Options.Endpoint over AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", map[string]string{"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "true"}, true},
+		{"session token", map[string]string{"AWS_ENDPOINT_URL_SECRETS_MANAGER": "SERVER", "AWS_SESSION_TOKEN": token}, false},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sm := secrettest.Start(t)
+			sm.Setenv(t)
+			t.Setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", "")
+			for k, v := range tt.env {
+				t.Setenv(k, strings.ReplaceAll(v, "SERVER", sm.URL))
+			}
+			arn := secrettest.ARN(fmt.Sprintf("env-%d", i))
+			sm.Put(arn, "3nv-pass")
+			o := secret.Options{Timeout: 500 * time.Millisecond}
+			if tt.option {
+				o.Endpoint = sm.URL
+			}
+			p, err := secret.New(arn, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, pw, err := p.Credentials(context.Background())
+			if err != nil || pw != "3nv-pass" || sm.Requests() != 1 {
+				t.Fatalf("Credentials = %q, %v after %d requests", pw, err, sm.Requests())
+			}
+			auth := sm.Last().Authorization
+			if !strings.Contains(auth, secrettest.AccessKeyID+"/") || !strings.Contains(auth, "/"+secrettest.Region+"/secretsmanager/aws4_request") {
+				t.Fatalf("Authorization = %q: not the environment's key for the ARN's region", auth)
+			}
+			if signed := strings.Contains(auth, "x-amz-security-token"); signed != (tt.env["AWS_SESSION_TOKEN"] != "") {
+				t.Fatalf("Authorization = %q: session token signed %v, want %v", auth, signed, !signed)
+			}
+		})
+	}
+}
+
+// TestNoCredentialsInTheEnvironment checks that missing credentials fail the read
+// clearly, naming the variables but never printing a value, and are looked for again
+// by the next read.
+func TestNoCredentialsInTheEnvironment(t *testing.T) {
+	const value = "3nv-v4lue-never-printed"
+	tests := []struct {
+		name string
+		env  map[string]string
+		says string
+	}{
+		{"none", map[string]string{}, "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set"},
+		{"no key id", map[string]string{"AWS_SECRET_ACCESS_KEY": value, "AWS_SESSION_TOKEN": value}, "AWS_ACCESS_KEY_ID is not"},
+		{"no secret key", map[string]string{"AWS_ACCESS_KEY_ID": value, "AWS_SESSION_TOKEN": value}, "AWS_SECRET_ACCESS_KEY is not"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sm := secrettest.Start(t)
+			sm.Setenv(t)
+			for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"} {
+				t.Setenv(k, tt.env[k])
+			}
+			arn := secrettest.ARN(fmt.Sprintf("nocreds-%d", i))
+			sm.Put(arn, "n0-creds-pass")
+			p, err := secret.New(arn, secret.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _, err = p.Credentials(context.Background())
+			var serr *secret.Error
+			if !errors.Is(err, secret.ErrUnavailable) || !errors.As(err, &serr) || serr.ARN != arn {
+				t.Fatalf("err = %v, want a *secret.Error matching ErrUnavailable", err)
+			}
+			if msg := err.Error(); !strings.Contains(msg, "no AWS credentials") || !strings.Contains(msg, tt.says) {
+				t.Fatalf("error %q does not say %q", msg, tt.says)
+			}
+			if strings.Contains(fmt.Sprintf("%v %+v %#v", err, err, err), value) {
+				t.Fatalf("the error prints a variable's value: %v", err)
+			}
+			if n := sm.Requests(); n != 0 || p.Held() {
+				t.Fatalf("%d requests without credentials (held %v)", n, p.Held())
+			}
+
+			// Not remembered: once the environment has them, the next read succeeds.
+			t.Setenv("AWS_ACCESS_KEY_ID", secrettest.AccessKeyID)
+			t.Setenv("AWS_SECRET_ACCESS_KEY", secrettest.SecretAccessKey)
+			if _, pw, err := p.Credentials(context.Background()); err != nil || pw != "n0-creds-pass" {
+				t.Fatalf("after the credentials were set: %q, %v", pw, err)
+			}
+		})
 	}
 }

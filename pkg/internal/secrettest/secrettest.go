@@ -3,10 +3,11 @@
 // secretsmanager.GetSecretValue), counts the requests, and can be told to fail or to
 // answer slowly.
 //
-// Point the SDK at it with secretsmanager.Options.BaseEndpoint (secret.Options.Endpoint)
-// in-process, or with the variables of [Server.Env] in a child process: the AWS SDK
-// reads AWS_ENDPOINT_URL_SECRETS_MANAGER itself. The server checks that a request is
-// signed (SigV4 for the secretsmanager service) but not the signature.
+// Point a client at it with secretsmanager.Options.BaseEndpoint (secret.Options.Endpoint)
+// in-process, or with the variables of [Server.Env] in a child process: package secret
+// reads AWS_ENDPOINT_URL_SECRETS_MANAGER and the credentials from the environment. The
+// server checks that a request is signed (SigV4 for the secretsmanager service) but not
+// the signature.
 package secrettest
 
 import (
@@ -117,9 +118,9 @@ func (s *Server) Last() Request {
 	return s.last
 }
 
-// Env is the environment that points the AWS SDK of a process at this server with the
-// test credentials and nothing of the real environment's: no shared config files, no
-// instance metadata service.
+// Env is the environment that points package secret (or any AWS SDK) in a process at
+// this server with the test credentials and nothing of the real environment's: no
+// session token, no shared config files, no instance metadata service.
 func (s *Server) Env() map[string]string {
 	return map[string]string{
 		"AWS_ENDPOINT_URL_SECRETS_MANAGER":    s.URL,
