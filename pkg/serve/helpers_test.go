@@ -1,16 +1,16 @@
 package serve
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/acmestore/storeapi/pkg/internal/logbuf"
 
 	"github.com/aws/aws-lambda-go/events"
 )
@@ -43,26 +43,8 @@ func decodeV1(tb testing.TB, out []byte) events.APIGatewayProxyResponse {
 	return resp
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger and a test reading it at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // logLines decodes the JSON lines written to buf.
-func logLines(tb testing.TB, buf *syncBuffer) []map[string]any {
+func logLines(tb testing.TB, buf *logbuf.Buffer) []map[string]any {
 	tb.Helper()
 	var lines []map[string]any
 	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
@@ -78,7 +60,7 @@ func logLines(tb testing.TB, buf *syncBuffer) []map[string]any {
 	return lines
 }
 
-func jsonLogger(w *syncBuffer) *slog.Logger {
+func jsonLogger(w *logbuf.Buffer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, nil))
 }
 

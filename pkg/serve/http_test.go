@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/acmestore/storeapi/pkg/internal/logbuf"
 )
 
 // newClient returns a client whose connections end with the test.
@@ -102,7 +104,7 @@ func TestHandlerContext(t *testing.T) {
 
 func TestHandlerPanic(t *testing.T) {
 	checkGoroutines(t)
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	mux := http.NewServeMux()
 	mux.HandleFunc("/before", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Cache", "HIT")
@@ -227,7 +229,7 @@ func freeAddr(tb testing.TB) string {
 // flight finish, then runs OnShutdown.
 func TestRunHTTPGracefulShutdown(t *testing.T) {
 	checkGoroutines(t)
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	f := newInflight()
 	addr := freeAddr(t)
 	o := Options{Addr: addr, Logger: jsonLogger(&logs), OnShutdown: f.onShutdown, ShutdownTimeout: 5 * time.Second}

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acmestore/storeapi/pkg/internal/logbuf"
+
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/awslabs/aws-lambda-go-api-proxy/core"
 )
@@ -396,7 +398,7 @@ func TestInvokePanic(t *testing.T) {
 	for _, tt := range tests {
 		for _, v2 := range []bool{true, false} {
 			t.Run(tt.name+shapeName(v2), func(t *testing.T) {
-				var logs syncBuffer
+				var logs logbuf.Buffer
 				l := NewLambda(tt.handler, Options{Logger: jsonLogger(&logs)})
 				ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "aws-req-9"})
 				out, err := l.Invoke(ctx, event(v2, "GET", "/products/1"))
@@ -571,7 +573,7 @@ func TestInvokeBadRequestEvent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var logs syncBuffer
+			var logs logbuf.Buffer
 			called := false
 			l := NewLambda(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { called = true }), Options{Logger: jsonLogger(&logs)})
 			got := invokeShape(t, l, tt.v2, []byte(tt.payload))

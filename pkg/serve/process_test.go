@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/acmestore/storeapi/pkg/internal/logbuf"
 )
 
 // helperEnv tells the test binary, started again by a test below, to run Run as a
@@ -56,7 +58,7 @@ func TestHelperProcess(t *testing.T) {
 // child is the test binary started again to run TestHelperProcess.
 type child struct {
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *logbuf.Buffer
 	exited chan struct{} // closed when the child has exited; err is set then
 	err    error
 }
@@ -66,7 +68,7 @@ func startHelper(tb testing.TB, env ...string) *child {
 	tb.Helper()
 	c := &child{
 		cmd:    exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1"),
-		out:    &syncBuffer{},
+		out:    &logbuf.Buffer{},
 		exited: make(chan struct{}),
 	}
 	c.cmd.Env = append(os.Environ(), append([]string{helperEnv + "=1"}, env...)...)

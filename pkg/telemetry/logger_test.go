@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/acmestore/storeapi/pkg/internal/logbuf"
 )
 
 // restoreDefault puts back the default slog logger and the log package's output and
@@ -22,7 +24,7 @@ func restoreDefault(old *slog.Logger) func() {
 }
 
 func TestNewLoggerFormat(t *testing.T) {
-	out := &syncBuffer{}
+	out := &logbuf.Buffer{}
 	l := NewLogger(out, slog.Level(-8))
 	l.Log(context.Background(), slog.Level(-8), "trace")
 	l.Debug("debug")
@@ -52,7 +54,7 @@ func TestNewLoggerFormat(t *testing.T) {
 }
 
 func TestNewLoggerLevel(t *testing.T) {
-	out := &syncBuffer{}
+	out := &logbuf.Buffer{}
 	var lv slog.LevelVar
 	lv.Set(slog.LevelWarn)
 	l := NewLogger(out, &lv)
@@ -67,7 +69,7 @@ func TestNewLoggerLevel(t *testing.T) {
 // TestStdLogGoesThroughHandler is the path of aws-lambda-go's own log lines once main
 // has called slog.SetDefault.
 func TestStdLogGoesThroughHandler(t *testing.T) {
-	out := &syncBuffer{}
+	out := &logbuf.Buffer{}
 	defer restoreDefault(slog.Default())()
 	slog.SetDefault(NewLogger(out, slog.LevelInfo))
 
@@ -82,7 +84,7 @@ func TestStdLogGoesThroughHandler(t *testing.T) {
 // TestRequestIDOnOtherLines: a line logged with a request's context gets its id,
 // once.
 func TestRequestIDOnOtherLines(t *testing.T) {
-	out := &syncBuffer{}
+	out := &logbuf.Buffer{}
 	o := testOptions(out)
 	l := o.Logger
 	h := Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

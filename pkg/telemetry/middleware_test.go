@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/acmestore/storeapi/pkg/internal/logbuf"
 )
 
 const testRoute = "GET /products/{id}"
@@ -38,7 +40,7 @@ func productMux(h http.HandlerFunc) http.Handler {
 }
 
 // serveOne serves one request through Middleware and returns its line.
-func serveOne(t *testing.T, o Options, out *syncBuffer, h http.Handler, req *http.Request) (map[string]any, *httptest.ResponseRecorder) {
+func serveOne(t *testing.T, o Options, out *logbuf.Buffer, h http.Handler, req *http.Request) (map[string]any, *httptest.ResponseRecorder) {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	before := time.Now()
@@ -140,7 +142,7 @@ func TestMiddlewareLine(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out := &syncBuffer{}
+			out := &logbuf.Buffer{}
 			h := http.Handler(http.NotFoundHandler())
 			if tt.handler != nil {
 				h = productMux(tt.handler)
@@ -175,7 +177,7 @@ func TestMiddlewareLine(t *testing.T) {
 // TestMiddlewareRouteFromMux covers a handler that does not call SetRoute: the
 // pattern comes from the mux directly inside Middleware.
 func TestMiddlewareRouteFromMux(t *testing.T) {
-	out := &syncBuffer{}
+	out := &logbuf.Buffer{}
 	m := http.NewServeMux()
 	m.HandleFunc(testRoute, func(w http.ResponseWriter, r *http.Request) {})
 	line, _ := serveOne(t, testOptions(out), out, m, httptest.NewRequest(http.MethodGet, "/products/x", nil))
@@ -185,7 +187,7 @@ func TestMiddlewareRouteFromMux(t *testing.T) {
 }
 
 func TestMiddlewarePanic(t *testing.T) {
-	out := &syncBuffer{}
+	out := &logbuf.Buffer{}
 	h := Middleware(productMux(func(w http.ResponseWriter, r *http.Request) {
 		FromContext(r.Context()).SetCache(Hit, "k", time.Millisecond, 0)
 		panic("boom")
@@ -209,7 +211,7 @@ func TestMiddlewarePanic(t *testing.T) {
 }
 
 func TestMiddlewareOneLinePerRequest(t *testing.T) {
-	out := &syncBuffer{}
+	out := &logbuf.Buffer{}
 	h := Middleware(productMux(func(w http.ResponseWriter, r *http.Request) {
 		FromContext(r.Context()).SetCache(Hit, "k", time.Millisecond, 0)
 	}), testOptions(out))
@@ -234,7 +236,7 @@ func TestMiddlewareOneLinePerRequest(t *testing.T) {
 // TestMiddlewareNoSecrets puts secrets where a client can: headers, query, path,
 // method. None may reach the line.
 func TestMiddlewareNoSecrets(t *testing.T) {
-	out := &syncBuffer{}
+	out := &logbuf.Buffer{}
 	h := productMux(func(w http.ResponseWriter, r *http.Request) {
 		FromContext(r.Context()).SetCache(Miss, "k", time.Millisecond, time.Millisecond)
 	})
@@ -258,7 +260,7 @@ func TestMiddlewareNoSecrets(t *testing.T) {
 }
 
 func TestMiddlewareWritesWhateverTheLevel(t *testing.T) {
-	out := &syncBuffer{}
+	out := &logbuf.Buffer{}
 	o := testOptions(out)
 	o.Logger = NewLogger(out, slog.LevelError)
 	h := Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -272,7 +274,7 @@ func TestMiddlewareWritesWhateverTheLevel(t *testing.T) {
 
 func TestMiddlewareDefaults(t *testing.T) {
 	t.Setenv("AWS_LAMBDA_FUNCTION_NAME", "fn-from-env")
-	out := &syncBuffer{}
+	out := &logbuf.Buffer{}
 	old := slog.Default()
 	slog.SetDefault(NewLogger(out, nil))
 	defer restoreDefault(old)
@@ -299,7 +301,7 @@ func TestMiddlewareDefaults(t *testing.T) {
 // TestRecordAdd covers extra attributes: groups, values resolved by the handler,
 // more than the inline room, and keys that the line uses itself.
 func TestRecordAdd(t *testing.T) {
-	out := &syncBuffer{}
+	out := &logbuf.Buffer{}
 	h := productMux(func(w http.ResponseWriter, r *http.Request) {
 		rec := FromContext(r.Context())
 		rec.SetCache(Hit, "k", time.Millisecond, 0)
@@ -330,7 +332,7 @@ func TestRecordAdd(t *testing.T) {
 // TestRecordConcurrentUse runs under -race: a handler's goroutines use the Record
 // during the request, and one outlives it.
 func TestRecordConcurrentUse(t *testing.T) {
-	out := &syncBuffer{}
+	out := &logbuf.Buffer{}
 	late := make(chan struct{})
 	lateDone := make(chan struct{})
 	h := productMux(func(w http.ResponseWriter, r *http.Request) {
@@ -401,7 +403,7 @@ func TestFromContextWithoutMiddleware(t *testing.T) {
 // TestResponseWriter runs a real server: httptest.ResponseRecorder takes a 1xx
 // status for the final one.
 func TestResponseWriter(t *testing.T) {
-	out := &syncBuffer{}
+	out := &logbuf.Buffer{}
 	var flushed, controlled, deadline bool
 	srv := httptest.NewServer(Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Link", "</style.css>; rel=preload")

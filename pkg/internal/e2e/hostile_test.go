@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -9,8 +8,9 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/acmestore/storeapi/pkg/internal/logbuf"
 
 	"github.com/acmestore/storeapi/pkg/app"
 	"github.com/acmestore/storeapi/pkg/config"
@@ -19,24 +19,6 @@ import (
 	"github.com/acmestore/storeapi/pkg/telemetry"
 	"github.com/alicebob/miniredis/v2"
 )
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // invokeError marks a row whose payload is not an API Gateway event at all: Invoke
 // returns an error (a failed invocation), with no response.
@@ -75,7 +57,7 @@ func TestHostileRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	logger := telemetry.NewLogger(&logs, slog.LevelDebug)
 	// As app.NewLogger does in the bootstraps: the log package's lines (api-proxy's
 	// on bad events) and go-redis's go through the same JSON handler. (api-proxy also
