@@ -94,9 +94,12 @@ type millis struct {
 }
 
 // MarshalJSON returns the number, valid until the next call.
-func (m *millis) MarshalJSON() ([]byte, error) {
+func (m *millis) MarshalJSON() ([]byte, error) { return m.appendJSON(m.buf[:0]), nil }
+
+// appendJSON appends the number to b.
+func (m *millis) appendJSON(b []byte) []byte {
 	d := max(m.d, 0)
-	return strconv.AppendFloat(m.buf[:0], float64(d.Microseconds())/1000, 'f', -1, 64), nil
+	return strconv.AppendFloat(b, float64(d.Microseconds())/1000, 'f', -1, 64)
 }
 
 // MarshalText makes a text handler print the same number.

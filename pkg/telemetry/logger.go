@@ -68,11 +68,12 @@ func NewLogger(w io.Writer, level slog.Leveler) *slog.Logger {
 	if level == nil {
 		level = slog.LevelInfo
 	}
-	h := slog.NewJSONHandler(w, &slog.HandlerOptions{
+	out := &lineWriter{w: w}
+	h := slog.NewJSONHandler(out, &slog.HandlerOptions{
 		Level:       level,
 		ReplaceAttr: lambdaFormat,
 	})
-	return slog.New(&requestHandler{inner: h})
+	return slog.New(&requestHandler{inner: h, out: out})
 }
 
 // lambdaFormat renames slog's built-in keys to Lambda's and formats their values.
@@ -125,6 +126,9 @@ type requestHandler struct {
 	// grouped is set after WithGroup: an added attribute would land inside the group,
 	// not at the root where Lambda looks for it.
 	grouped bool
+	// out is the writer under inner, on the handler NewLogger returns; nil on the
+	// handlers WithAttrs and WithGroup derive from it, whose lines carry more.
+	out *lineWriter
 }
 
 func (h *requestHandler) Enabled(ctx context.Context, l slog.Level) bool {
@@ -147,6 +151,7 @@ func (h *requestHandler) Handle(ctx context.Context, r slog.Record) error {
 func (h *requestHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	c := *h
 	c.inner = h.inner.WithAttrs(attrs)
+	c.out = nil
 	if !h.grouped {
 		for _, a := range attrs {
 			if a.Key == keyRequestID {
@@ -163,6 +168,7 @@ func (h *requestHandler) WithGroup(name string) slog.Handler {
 	}
 	c := *h
 	c.inner = h.inner.WithGroup(name)
+	c.out = nil
 	c.grouped = true
 	return &c
 }

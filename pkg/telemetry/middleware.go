@@ -214,15 +214,40 @@ func (m *middleware) write(r *http.Request, rec *Record, start time.Time, panick
 			slog.Int64(metricBypass, count(rec.cache == Bypass)))
 	}
 	rec.latency.d = end.Sub(start)
-	a = append(a, slog.Any(metricLatency, &rec.latency))
+	l := line{end: end, level: level, attrs: a, serverError: serverError, latency: &rec.latency}
 	if rec.redis > 0 {
 		variant |= withRedis
 		rec.redisMS.d = rec.redis
-		a = append(a, slog.Any(metricRedis, &rec.redisMS))
+		l.redisMS = &rec.redisMS
 	}
 	if rec.source > 0 {
 		variant |= withSource
 		rec.sourceMS.d = rec.source
+		l.sourceMS = &rec.sourceMS
+	}
+	l.directive = m.emf.directives[variant]
+
+	logger := m.o.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if out := directWriter(logger); out != nil && directAttrs(rec.attrs) {
+		bp := linePool.Get().(*[]byte)
+		*bp = appendLine((*bp)[:0], &l)
+		_, _ = out.Write(*bp)
+		if cap(*bp) <= maxPooledLine {
+			linePool.Put(bp)
+		}
+		return
+	}
+
+	// The values come from rec and m, not l, which would make the compiler put l (and
+	// the attributes' stack array) on the heap.
+	a = append(a, slog.Any(metricLatency, &rec.latency))
+	if l.redisMS != nil {
+		a = append(a, slog.Any(metricRedis, &rec.redisMS))
+	}
+	if l.sourceMS != nil {
 		a = append(a, slog.Any(metricSource, &rec.sourceMS))
 	}
 	a = append(a, slog.Int64(metricServerError, serverError))
@@ -230,10 +255,6 @@ func (m *middleware) write(r *http.Request, rec *Record, start time.Time, panick
 	rec.aws[1] = slog.Any("CloudWatchMetrics", m.emf.directives[variant])
 	a = append(a, slog.Attr{Key: keyAWS, Value: slog.GroupValue(rec.aws[:]...)})
 
-	logger := m.o.Logger
-	if logger == nil {
-		logger = slog.Default()
-	}
 	// The Handler is called directly, not through Logger.LogAttrs: the line carries
 	// the metrics, so the logger's level must not drop it, and its time must be the
 	// one in "_aws".
