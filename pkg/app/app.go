@@ -69,7 +69,8 @@ func Run(f Function) error {
 	if cfg.Redis.URL == "" {
 		return errors.New("REDIS_URL is not set: a deployed function needs a Redis endpoint (redis://host:port or rediss://host:port)")
 	}
-	logger := NewLogger(os.Stdout, cfg)
+	logger, flush := NewLogger(os.Stdout, cfg)
+	defer func() { _ = flush() }()
 	lazy, err := redisclient.Shared(cfg.Redis)
 	if err != nil {
 		return err
@@ -83,10 +84,18 @@ func Run(f Function) error {
 
 // NewLogger returns the process's logger and makes it slog's default, so the log
 // package's lines (aws-lambda-go's, go-redis's) are written as the same JSON lines.
-func NewLogger(w io.Writer, cfg config.Config) *slog.Logger {
-	l := telemetry.NewLogger(w, cfg.LogLevel)
-	slog.SetDefault(l)
-	return l
+// In the HTTP mode with a LogFlushInterval, the lines reach w in batches; call flush
+// last, once Serve has returned, to write the rest. Under Lambda every line is
+// written at once and flush has nothing to do.
+func NewLogger(w io.Writer, cfg config.Config) (logger *slog.Logger, flush func() error) {
+	flush = func() error { return nil }
+	if cfg.Mode == config.ModeHTTP && cfg.LogFlushInterval > 0 {
+		b := telemetry.NewBufferedWriter(w, cfg.LogFlushInterval, 0)
+		w, flush = b, b.Close
+	}
+	logger = telemetry.NewLogger(w, cfg.LogLevel)
+	slog.SetDefault(logger)
+	return logger, flush
 }
 
 // Closer is the client holder Serve closes at shutdown.

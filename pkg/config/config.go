@@ -82,6 +82,16 @@ type Config struct {
 	// env: LOG_LEVEL; default: info
 	LogLevel slog.Level `env:"LOG_LEVEL" envDefault:"info"`
 
+	// LogFlushInterval is, in the HTTP mode, the longest a log line waits in memory:
+	// lines are written in batches (every interval, or as 32 KiB gather), not with a
+	// system call each, and the rest at shutdown. A crash that skips the shutdown
+	// loses at most this much of the log. 0 writes every line at once. Under Lambda
+	// every line is written at once whatever this says: the environment may be frozen
+	// or ended as soon as a response is sent.
+	//
+	// env: LOG_FLUSH_INTERVAL; default: 100ms; at most 10s
+	LogFlushInterval time.Duration `env:"LOG_FLUSH_INTERVAL" envDefault:"100ms"`
+
 	// CacheClearToken is the bearer token cacheClear requires. Under Lambda a token is
 	// always required: with none set cacheClear refuses every call. Only the local HTTP
 	// run may leave it empty, which leaves cacheClear open.
@@ -433,6 +443,9 @@ func (c *Config) validate() []string {
 		if p.d < 0 {
 			add(p.key, "must not be negative")
 		}
+	}
+	if c.LogFlushInterval < 0 || c.LogFlushInterval > 10*time.Second {
+		add("LOG_FLUSH_INTERVAL", "must be between 0 and 10s")
 	}
 	if r.DialRetries < 1 {
 		add("REDIS_DIAL_RETRIES", "must be at least 1")

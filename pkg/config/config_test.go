@@ -45,6 +45,7 @@ func TestBadValuesAreAllNamedWithoutValues(t *testing.T) {
 		"CACHE_CLEAR_ENABLED": "maybe",
 		"STAGE":               "<b>Prod</b>",
 		"PRODUCT_SOURCE_URL":  "ftp://x",
+		"LOG_FLUSH_INTERVAL":  "1m",
 	}
 	_, err := config.Parse(env, config.ModeLambda)
 	if err == nil {

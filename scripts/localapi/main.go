@@ -48,7 +48,8 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	logger := app.NewLogger(os.Stdout, cfg)
+	logger, flush := app.NewLogger(os.Stdout, cfg)
+	defer func() { _ = flush() }()
 
 	var mr *miniredis.Miniredis
 	if cfg.Redis.URL == "" {
