@@ -458,8 +458,9 @@ func SetJSON[T any](ctx context.Context, s *Service, key string, v T, ttl time.D
 }
 
 // ValidJSON reports whether s is one whole JSON value, without allocating: the cheap
-// check that a stored entry was not cut short or corrupted.
-func ValidJSON(s string) bool { return json.Valid(bytesOf(s)) }
+// check that a stored entry was not cut short or corrupted. It judges as
+// encoding/json.Valid does, in a fraction of its time.
+func ValidJSON(s string) bool { return validJSON(bytesOf(s)) }
 
 // bytesOf views s as bytes without copying; the result must not be modified.
 func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
