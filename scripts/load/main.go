@@ -64,7 +64,7 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		os.Exit(1)
 	}
@@ -88,7 +88,8 @@ type flags struct {
 	serveBaseline bool
 }
 
-func run(args []string) error {
+// run runs the tool with args and writes its report to out.
+func run(args []string, out io.Writer) error {
 	var f flags
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	fs.StringVar(&f.mode, "mode", "lambda", "lambda (in-process Lambda entry), http (GET -url) or redis (SET/GET through cache.Service)")
@@ -173,7 +174,7 @@ func run(args []string) error {
 	}
 
 	if f.serveBaseline {
-		return serveBaseline(ctl, fullKey)
+		return serveBaseline(ctl, fullKey, out)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -255,7 +256,7 @@ func run(args []string) error {
 	default:
 		return fmt.Errorf("-mode %q: want lambda, http or redis", f.mode)
 	}
-	report(os.Stdout, f, results)
+	report(out, f, results)
 	return nil
 }
 
@@ -545,9 +546,9 @@ func httpDriver(c *http.Client, base *url.URL) func(context.Context, int, string
 
 // serveBaseline is the baseline process: it serves GET /products/{id} on a loopback
 // port with one raw go-redis GET of the bytes the local server stored (the floor an
-// HTTP server on this Redis can reach), prints the address on standard output, and
-// returns when standard input closes (the parent is done or gone).
-func serveBaseline(rdb redis.UniversalClient, fullKey func(string) string) error {
+// HTTP server on this Redis can reach), prints the address to out, and returns when
+// standard input closes (the parent is done or gone).
+func serveBaseline(rdb redis.UniversalClient, fullKey func(string) string, out io.Writer) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -566,7 +567,7 @@ func serveBaseline(rdb redis.UniversalClient, fullKey func(string) string) error
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
-	if _, err := fmt.Println(ln.Addr()); err != nil {
+	if _, err := fmt.Fprintln(out, ln.Addr()); err != nil {
 		return err
 	}
 	_, _ = io.Copy(io.Discard, os.Stdin)
