@@ -11,7 +11,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -99,6 +101,13 @@ type Config struct {
 	// env: CACHE_CLEAR_TOKEN; default: none
 	CacheClearToken Secret `env:"CACHE_CLEAR_TOKEN"`
 
+	// CacheClearTokenFile is a file holding CacheClearToken instead (a secret that
+	// OpenFaaS, Docker or Kubernetes mounts as a file). See Redis.PasswordFile for how
+	// it is read.
+	//
+	// env: CACHE_CLEAR_TOKEN_FILE; default: none
+	CacheClearTokenFile string `env:"CACHE_CLEAR_TOKEN_FILE"`
+
 	// CacheClearEnabled lets cacheClear run when Stage is prod.
 	//
 	// env: CACHE_CLEAR_ENABLED; default: false
@@ -109,6 +118,12 @@ type Config struct {
 	//
 	// env: HEALTH_TOKEN; default: none
 	HealthToken Secret `env:"HEALTH_TOKEN"`
+
+	// HealthTokenFile is a file holding HealthToken instead. See Redis.PasswordFile for
+	// how it is read.
+	//
+	// env: HEALTH_TOKEN_FILE; default: none
+	HealthTokenFile string `env:"HEALTH_TOKEN_FILE"`
 
 	// Mode is how the process runs; not read from the environment but detected by
 	// [Load] (see [DetectMode]).
@@ -134,6 +149,16 @@ type Redis struct {
 	//
 	// env: REDIS_PASSWORD; default: the URL's, else none
 	Password Secret `env:"REDIS_PASSWORD"`
+
+	// PasswordFile is a file holding the AUTH password instead: a secret that OpenFaaS
+	// (/var/openfaas/secrets/<name>), Docker or Kubernetes mounts as a file, so the
+	// password is not in the environment. It is read once, by Parse; one trailing line
+	// break (\n or \r\n) is dropped. It cannot be combined with REDIS_PASSWORD or
+	// REDIS_PASSWORD_SECRET_ARN. An unreadable, empty or over-64-KiB file stops
+	// start-up with an error that names the variable, never the file's content.
+	//
+	// env: REDIS_PASSWORD_FILE; default: none
+	PasswordFile string `env:"REDIS_PASSWORD_FILE"`
 
 	// PasswordSecretARN is the full ARN of an AWS Secrets Manager secret that holds the
 	// AUTH password, so the password is not in the function's environment, which anyone
@@ -351,6 +376,7 @@ func Parse(environ map[string]string, mode Mode) (Config, error) {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	c.Mode = mode
+	bad = append(bad, c.readSecretFiles()...)
 	c.Resolve()
 	bad = append(bad, c.validate()...)
 	if len(bad) > 0 {
@@ -358,6 +384,77 @@ func Parse(environ map[string]string, mode Mode) (Config, error) {
 		return Config{}, fmt.Errorf("config: invalid environment: %s", strings.Join(slices.Compact(bad), "; "))
 	}
 	return c, nil
+}
+
+// maxSecretFile bounds what a *_FILE setting reads: a password or token, not a
+// file that was named by mistake.
+const maxSecretFile = 64 << 10
+
+// readSecretFiles sets each secret whose *_FILE setting names a file from that
+// file, and returns the problems, naming variables only.
+func (c *Config) readSecretFiles() []string {
+	var bad []string
+	files := []struct {
+		key, path string
+		dst       *Secret
+		conflicts map[string]bool // the other ways to set the same secret, by name
+	}{
+		{"REDIS_PASSWORD_FILE", c.Redis.PasswordFile, &c.Redis.Password, map[string]bool{
+			"REDIS_PASSWORD": c.Redis.Password != "", "REDIS_PASSWORD_SECRET_ARN": c.Redis.PasswordSecretARN != ""}},
+		{"CACHE_CLEAR_TOKEN_FILE", c.CacheClearTokenFile, &c.CacheClearToken, map[string]bool{
+			"CACHE_CLEAR_TOKEN": c.CacheClearToken != ""}},
+		{"HEALTH_TOKEN_FILE", c.HealthTokenFile, &c.HealthToken, map[string]bool{
+			"HEALTH_TOKEN": c.HealthToken != ""}},
+	}
+	for _, f := range files {
+		if f.path == "" {
+			continue
+		}
+		conflict := false
+		for _, other := range slices.Sorted(maps.Keys(f.conflicts)) {
+			if f.conflicts[other] {
+				bad = append(bad, f.key+": cannot be combined with "+other+"; set only one")
+				conflict = true
+			}
+		}
+		if conflict {
+			continue
+		}
+		v, why := readSecretFile(f.path)
+		if why != "" {
+			bad = append(bad, f.key+": "+why)
+			continue
+		}
+		*f.dst = Secret(v)
+	}
+	return bad
+}
+
+// readSecretFile returns the content of the file at path less one trailing line
+// break, or why it cannot be used. The reason never includes the content.
+func readSecretFile(path string) (string, string) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return "", "file not readable"
+	}
+	defer fh.Close()
+	b, err := io.ReadAll(io.LimitReader(fh, maxSecretFile+1))
+	switch {
+	case err != nil:
+		return "", "file not readable"
+	case len(b) > maxSecretFile:
+		return "", "file larger than 64 KiB"
+	}
+	v := string(b)
+	if strings.HasSuffix(v, "\r\n") {
+		v = v[:len(v)-2]
+	} else {
+		v = strings.TrimSuffix(v, "\n")
+	}
+	if v == "" {
+		return "", "file is empty"
+	}
+	return v, ""
 }
 
 // Resolve fills the settings left at 0 with the defaults of c.Mode.

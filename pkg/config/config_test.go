@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -173,6 +174,64 @@ func TestREADMEDocumentsEveryVariable(t *testing.T) {
 	for _, v := range config.Variables() {
 		if !strings.Contains(string(readme), "| `"+v+"` |") {
 			t.Errorf("README's configuration table lacks %s", v)
+		}
+	}
+}
+
+func TestSecretFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	c, err := config.Parse(map[string]string{
+		"REDIS_URL":              "redis://:url-pw@h:1",
+		"REDIS_PASSWORD_FILE":    write("pw", "s3cr3t pw\n"),
+		"CACHE_CLEAR_TOKEN_FILE": write("tok", "tok3n\r\n"),
+		"HEALTH_TOKEN_FILE":      write("health", "h\n\n"),
+	}, config.ModeHTTP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := c.Redis.Endpoint()
+	if string(c.Redis.Password) != "s3cr3t pw" || string(e.Password) != "s3cr3t pw" {
+		t.Errorf("password %q (endpoint %q): want the file's, without the line break, over the URL's", c.Redis.Password, e.Password)
+	}
+	if string(c.CacheClearToken) != "tok3n" || string(c.HealthToken) != "h\n" {
+		t.Errorf("tokens %q, %q: want one trailing line break dropped", c.CacheClearToken, c.HealthToken)
+	}
+
+	big := write("big", strings.Repeat("x", 64<<10+1))
+	for _, tc := range []struct {
+		env  map[string]string
+		want []string
+	}{
+		{map[string]string{"REDIS_PASSWORD_FILE": filepath.Join(dir, "missing")}, []string{"REDIS_PASSWORD_FILE: file not readable"}},
+		{map[string]string{"REDIS_PASSWORD_FILE": dir}, []string{"REDIS_PASSWORD_FILE: file not readable"}},
+		{map[string]string{"HEALTH_TOKEN_FILE": write("empty", "\n")}, []string{"HEALTH_TOKEN_FILE: file is empty"}},
+		{map[string]string{"CACHE_CLEAR_TOKEN_FILE": big}, []string{"CACHE_CLEAR_TOKEN_FILE: file larger than 64 KiB"}},
+		{map[string]string{"REDIS_PASSWORD_FILE": write("pw2", "hunter2secret"), "REDIS_PASSWORD": "hunter2other"},
+			[]string{"REDIS_PASSWORD_FILE: cannot be combined with REDIS_PASSWORD"}},
+		{map[string]string{"REDIS_PASSWORD_FILE": write("pw3", "hunter2secret"), "REDIS_PASSWORD_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:redis-AbCdEf"},
+			[]string{"REDIS_PASSWORD_FILE: cannot be combined with REDIS_PASSWORD_SECRET_ARN"}},
+		{map[string]string{"CACHE_CLEAR_TOKEN_FILE": write("t2", "hunter2secret"), "CACHE_CLEAR_TOKEN": "hunter2tok"},
+			[]string{"CACHE_CLEAR_TOKEN_FILE: cannot be combined with CACHE_CLEAR_TOKEN"}},
+	} {
+		_, err := config.Parse(tc.env, config.ModeHTTP)
+		if err == nil {
+			t.Errorf("%v: no error", tc.env)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%v: %v; want %q", tc.env, err, w)
+			}
+		}
+		if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "xxxx") {
+			t.Errorf("the error quotes a secret: %v", err)
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acmestore/storeapi/pkg/config"
 	"gopkg.in/yaml.v3"
 )
 
@@ -392,13 +393,36 @@ func TestStackYML(t *testing.T) {
 				t.Errorf("%s: %s is %q in stack.yml but %q in the Dockerfile's openfaas stage", name, k, env[k], image[k])
 			}
 		}
-		for k := range env {
-			if strings.Contains(k, "PASSWORD") || strings.Contains(k, "TOKEN") {
-				t.Errorf("%s: %s is in the environment; secrets go in secrets:", name, k)
+		// Secrets are mounted as files and named by *_FILE settings, never put in
+		// the environment themselves.
+		known := map[string]bool{}
+		for _, v := range config.Variables() {
+			known[v] = true
+		}
+		read := map[string]bool{}
+		for k, v := range env {
+			if !strings.Contains(k, "PASSWORD") && !strings.Contains(k, "TOKEN") {
+				continue
 			}
+			secret, ok := strings.CutPrefix(v, "/var/openfaas/secrets/")
+			if !strings.HasSuffix(k, "_FILE") || !known[k] || !ok {
+				t.Errorf("%s: %s=%q: secrets go in secrets: and are read from /var/openfaas/secrets/ through a *_FILE setting of pkg/config", name, k, v)
+				continue
+			}
+			read[secret] = true
 		}
 		if len(fn.Secrets) == 0 {
 			t.Errorf("%s: no secrets", name)
+		}
+		for _, sec := range fn.Secrets {
+			if !read[sec] {
+				t.Errorf("%s: secret %s is mounted but no *_FILE setting reads it", name, sec)
+			}
+		}
+		for sec := range read {
+			if !slices.Contains(fn.Secrets, sec) {
+				t.Errorf("%s: a *_FILE setting reads secret %s, which is not mounted", name, sec)
+			}
 		}
 	}
 }
