@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -32,9 +33,12 @@ func TestLocalRun(t *testing.T) {
 	l.Close()
 
 	cmd := exec.Command(bin, "-port", fmt.Sprint(port))
-	cmd.Env = withoutRedisURL(os.Environ())
+	// Log lines wait in memory up to 10 s: those of this short run reach stdout
+	// through the flush at shutdown.
+	cmd.Env = append(withoutRedisURL(os.Environ()), "LOG_FLUSH_INTERVAL=10s")
 	stderr, _ := cmd.StderrPipe()
-	cmd.Stdout = io.Discard
+	var stdout bytes.Buffer // read only after Wait
+	cmd.Stdout = &stdout
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -99,6 +103,15 @@ func TestLocalRun(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("no exit after SIGTERM")
+	}
+	// Every line logged before the exit was written: one request line per request,
+	// and the shutdown's own lines.
+	out := stdout.String()
+	if n := strings.Count(out, `"message":"request"`); n != 3 {
+		t.Errorf("%d request lines on stdout, want 3 (health and two products):\n%s", n, out)
+	}
+	if !strings.Contains(out, `"message":"redis client closed"`) {
+		t.Errorf("no shutdown line on stdout:\n%s", out)
 	}
 }
 
