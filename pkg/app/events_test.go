@@ -12,7 +12,7 @@ import (
 
 	"github.com/acmestore/storeapi/pkg/app"
 	"github.com/acmestore/storeapi/pkg/config"
-	"github.com/acmestore/storeapi/pkg/redisclient"
+	"github.com/acmestore/storeapi/pkg/internal/apptest"
 	"github.com/acmestore/storeapi/pkg/serve"
 	"github.com/acmestore/storeapi/pkg/telemetry"
 	"github.com/alicebob/miniredis/v2"
@@ -113,23 +113,10 @@ func TestEventsThroughTheLambdaEntry(t *testing.T) {
 // lambdaEntry assembles a function as app.Run does, but returns its Lambda entry.
 func lambdaEntry(t *testing.T, env map[string]string, f app.Function, logs io.Writer) *serve.Lambda {
 	t.Helper()
-	cfg, err := config.Parse(env, config.ModeLambda)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts, err := redisclient.Options(cfg.Redis)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lazy := redisclient.NewLazy(opts)
-	t.Cleanup(func() { _ = lazy.Close() })
-	a, err := app.Build(cfg, lazy)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := apptest.Build(t, env, config.ModeLambda)
 	logger := telemetry.NewLogger(logs, slog.LevelInfo)
 	h := telemetry.Middleware(f.Handler(a), telemetry.Options{
-		Logger: logger, Function: f.Name, Stage: string(cfg.Stage),
+		Logger: logger, Function: f.Name, Stage: string(a.Config.Stage),
 		RequestID: serve.RequestID, ColdStart: serve.ColdStart,
 	})
 	return serve.NewLambda(h, serve.Options{Name: f.Name, Logger: logger})

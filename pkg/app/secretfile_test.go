@@ -11,8 +11,8 @@ import (
 
 	"github.com/acmestore/storeapi/pkg/app"
 	"github.com/acmestore/storeapi/pkg/config"
+	"github.com/acmestore/storeapi/pkg/internal/apptest"
 	"github.com/acmestore/storeapi/pkg/internal/redistest"
-	"github.com/acmestore/storeapi/pkg/redisclient"
 	"github.com/acmestore/storeapi/pkg/telemetry"
 )
 
@@ -36,25 +36,12 @@ func TestPasswordFromFile(t *testing.T) {
 		if err := os.WriteFile(file, []byte(tc.content), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		cfg, err := config.Parse(map[string]string{
+		a := apptest.Build(t, map[string]string{
 			"REDIS_URL":           "redis://" + srv.Addr(),
 			"REDIS_PASSWORD_FILE": file,
 		}, config.ModeHTTP)
-		if err != nil {
-			t.Fatal(err)
-		}
-		opts, err := redisclient.Options(cfg.Redis)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lazy := redisclient.NewLazy(opts)
-		a, err := app.Build(cfg, lazy)
-		if err != nil {
-			t.Fatal(err)
-		}
 		w := httptest.NewRecorder()
 		app.Handler(app.Health, a, telemetry.NewLogger(io.Discard, nil)).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/health", nil))
-		_ = lazy.Close()
 		body := w.Body.String()
 		if w.Code != tc.status || !strings.Contains(body, tc.want) {
 			t.Errorf("file %q: health %d %s; want %d with %s", strings.TrimSpace(tc.content), w.Code, body, tc.status, tc.want)

@@ -12,9 +12,9 @@ import (
 
 	"github.com/acmestore/storeapi/pkg/app"
 	"github.com/acmestore/storeapi/pkg/config"
+	"github.com/acmestore/storeapi/pkg/internal/apptest"
 	"github.com/acmestore/storeapi/pkg/internal/redistest"
 	"github.com/acmestore/storeapi/pkg/product"
-	"github.com/acmestore/storeapi/pkg/redisclient"
 	"github.com/acmestore/storeapi/pkg/serve"
 	"github.com/acmestore/storeapi/pkg/telemetry"
 	"github.com/redis/go-redis/v9"
@@ -35,25 +35,12 @@ func (s *countingSource) Product(ctx context.Context, id string) (product.Produc
 // builds itself in Lambda mode, with src as its product source.
 func lambdaEnv(tb testing.TB, addr, prefix string, src product.Source) (*serve.Lambda, func() bool) {
 	tb.Helper()
-	cfg, err := config.Parse(map[string]string{
+	a := apptest.Build(tb, map[string]string{
 		"REDIS_URL":        "redis://" + addr,
 		"CACHE_KEY_PREFIX": prefix,
 	}, config.ModeLambda)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	opts, err := redisclient.Options(cfg.Redis)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	lazy := redisclient.NewLazy(opts)
-	tb.Cleanup(func() { _ = lazy.Close() })
-	a, err := app.Build(cfg, lazy)
-	if err != nil {
-		tb.Fatal(err)
-	}
 	a.Source = src
-	logger := telemetry.NewLogger(io.Discard, cfg.LogLevel)
+	logger := telemetry.NewLogger(io.Discard, a.Config.LogLevel)
 	return serve.NewLambda(app.Handler(app.GetProduct, a, logger), app.LambdaOptions(app.GetProduct, logger)), a.Cache.BreakerOpen
 }
 

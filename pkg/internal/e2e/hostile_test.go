@@ -10,11 +10,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/acmestore/storeapi/pkg/internal/logbuf"
-
 	"github.com/acmestore/storeapi/pkg/app"
 	"github.com/acmestore/storeapi/pkg/config"
-	"github.com/acmestore/storeapi/pkg/redisclient"
+	"github.com/acmestore/storeapi/pkg/internal/apptest"
+	"github.com/acmestore/storeapi/pkg/internal/logbuf"
 	"github.com/acmestore/storeapi/pkg/serve"
 	"github.com/acmestore/storeapi/pkg/telemetry"
 	"github.com/alicebob/miniredis/v2"
@@ -36,7 +35,7 @@ func TestHostileRequests(t *testing.T) {
 	secrets := []string{password, clearToken, healthToken}
 	mr := miniredis.RunT(t)
 	mr.RequireAuth(password)
-	cfg, err := config.Parse(map[string]string{
+	a := apptest.Build(t, map[string]string{
 		"REDIS_URL":           "redis://:" + password + "@" + mr.Addr(),
 		"CACHE_KEY_PREFIX":    "hostile:",
 		"CACHE_CLEAR_TOKEN":   clearToken,
@@ -44,19 +43,6 @@ func TestHostileRequests(t *testing.T) {
 		"HEALTH_TOKEN":        healthToken,
 		"STAGE":               "prod",
 	}, config.ModeLambda)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts, err := redisclient.Options(cfg.Redis)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lazy := redisclient.NewLazy(opts)
-	t.Cleanup(func() { _ = lazy.Close() })
-	a, err := app.Build(cfg, lazy)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var logs logbuf.Buffer
 	logger := telemetry.NewLogger(&logs, slog.LevelDebug)
 	// As app.NewLogger does in the bootstraps: the log package's lines (api-proxy's

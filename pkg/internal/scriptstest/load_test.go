@@ -15,10 +15,9 @@ import (
 
 	"github.com/acmestore/storeapi/pkg/app"
 	"github.com/acmestore/storeapi/pkg/config"
+	"github.com/acmestore/storeapi/pkg/internal/apptest"
 	"github.com/acmestore/storeapi/pkg/internal/redistest"
-	"github.com/acmestore/storeapi/pkg/redisclient"
 	"github.com/acmestore/storeapi/pkg/telemetry"
-	"github.com/redis/go-redis/v9"
 )
 
 // TestLoadToolWithBaseline builds scripts/load and drives a real getProduct server and
@@ -27,29 +26,14 @@ import (
 func TestLoadToolWithBaseline(t *testing.T) {
 	addr := redistest.SharedAddr(t)
 	prefix := redistest.Prefix(t)
-	environ := map[string]string{"REDIS_URL": "redis://" + addr, "CACHE_KEY_PREFIX": prefix}
-	cfg, err := config.Parse(environ, config.ModeHTTP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts, err := redisclient.Options(cfg.Redis)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lazy := redisclient.NewLazy(opts)
-	rdb := redis.NewUniversalClient(opts)
+	a := apptest.Build(t, map[string]string{"REDIS_URL": "redis://" + addr, "CACHE_KEY_PREFIX": prefix}, config.ModeHTTP)
 	t.Cleanup(func() {
-		_ = lazy.Close()
 		ctx := context.Background()
+		rdb := a.Redis.Client()
 		if keys, _ := rdb.Keys(ctx, prefix+"*").Result(); len(keys) > 0 {
 			_ = rdb.Del(ctx, keys...).Err()
 		}
-		_ = rdb.Close()
 	})
-	a, err := app.Build(cfg, lazy)
-	if err != nil {
-		t.Fatal(err)
-	}
 	srv := httptest.NewServer(app.Handler(app.All, a, telemetry.NewLogger(io.Discard, nil)))
 	defer srv.Close()
 

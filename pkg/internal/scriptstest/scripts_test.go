@@ -10,10 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/acmestore/storeapi/pkg/app"
 	"github.com/acmestore/storeapi/pkg/config"
+	"github.com/acmestore/storeapi/pkg/internal/apptest"
 	"github.com/acmestore/storeapi/pkg/internal/redistest"
-	"github.com/acmestore/storeapi/pkg/redisclient"
 	"github.com/alicebob/miniredis/v2"
 )
 
@@ -56,17 +55,7 @@ func TestScriptsAreStrictAndHelpful(t *testing.T) {
 func localAPI(t *testing.T) (*httptest.Server, *miniredis.Miniredis) {
 	t.Helper()
 	mr := miniredis.RunT(t)
-	cfg, err := config.Parse(map[string]string{"REDIS_URL": "redis://" + mr.Addr(), "CACHE_CLEAR_TOKEN": "scr1pt-token"}, config.ModeHTTP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts, _ := redisclient.Options(cfg.Redis)
-	lazy := redisclient.NewLazy(opts)
-	t.Cleanup(func() { _ = lazy.Close() })
-	a, err := app.Build(cfg, lazy)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := apptest.Build(t, map[string]string{"REDIS_URL": "redis://" + mr.Addr(), "CACHE_CLEAR_TOKEN": "scr1pt-token"}, config.ModeHTTP)
 	srv := httptest.NewServer(a.All())
 	t.Cleanup(srv.Close)
 	return srv, mr
