@@ -72,34 +72,41 @@ func (v *validator) literal(word string) bool {
 	return true
 }
 
-// enter counts one more level of nesting and reports whether it is allowed.
-func (v *validator) enter() bool {
+func (v *validator) object() bool { return v.container('}', v.member) }
+
+func (v *validator) array() bool { return v.container(']', v.value) }
+
+// member checks one `"name": value` of an object.
+func (v *validator) member() bool {
+	if v.next() != '"' || !v.str() {
+		return false
+	}
+	v.space()
+	if v.next() != ':' {
+		return false
+	}
+	v.i++
+	v.space()
+	return v.value()
+}
+
+// container checks the object or array whose opening bracket is at the cursor: its
+// elements, each checked by elem, separated by commas, up to the closing byte end. It
+// refuses nesting deeper than maxJSONDepth.
+func (v *validator) container(end byte, elem func() bool) bool {
+	v.i++ // the opening bracket
 	v.depth++
-	return v.depth <= maxJSONDepth
-}
-
-func (v *validator) object() bool {
-	v.i++ // '{'
-	if !v.enter() {
+	if v.depth > maxJSONDepth {
 		return false
 	}
 	v.space()
-	if v.next() == '}' {
+	if v.next() == end {
 		v.i++
 		v.depth--
 		return true
 	}
 	for {
-		if v.next() != '"' || !v.str() {
-			return false
-		}
-		v.space()
-		if v.next() != ':' {
-			return false
-		}
-		v.i++
-		v.space()
-		if !v.value() {
+		if !elem() {
 			return false
 		}
 		v.space()
@@ -107,37 +114,7 @@ func (v *validator) object() bool {
 		case ',':
 			v.i++
 			v.space()
-		case '}':
-			v.i++
-			v.depth--
-			return true
-		default:
-			return false
-		}
-	}
-}
-
-func (v *validator) array() bool {
-	v.i++ // '['
-	if !v.enter() {
-		return false
-	}
-	v.space()
-	if v.next() == ']' {
-		v.i++
-		v.depth--
-		return true
-	}
-	for {
-		if !v.value() {
-			return false
-		}
-		v.space()
-		switch v.next() {
-		case ',':
-			v.i++
-			v.space()
-		case ']':
+		case end:
 			v.i++
 			v.depth--
 			return true
