@@ -1,8 +1,9 @@
 // Package telemetry writes the store API's logs and metrics: JSON lines in AWS
 // Lambda's JSON log format, and one line per request that is also the CloudWatch
 // Embedded Metric Format (EMF) document carrying that request's metrics. A request
-// thus costs one write to standard output and no network call; Lambda ships the line
-// to CloudWatch Logs, which extracts the metrics from it.
+// thus costs at most one write to standard output (a long-lived server can batch the
+// lines with a BufferedWriter) and no network call; Lambda ships the line to
+// CloudWatch Logs, which extracts the metrics from it.
 //
 // main builds the logger once, makes it the default and wraps the function's handler:
 //

@@ -14,7 +14,7 @@
 // stored bytes, and drives both in alternating rounds of the same run, so the two
 // figures share the machine's state. (Served from inside this process, the baseline
 // would share the tool's Go runtime and skip a process switch per request: on a
-// 2-core machine that made it 15-30% faster than the same server run on its own.)
+// 2-core machine that made it about 10% faster than the same server run on its own.)
 //
 // Keys are the catalog's product ids, uniform or Zipf-distributed. -hit-ratio h warms
 // every key first and then, before a fraction 1-h of the requests (untimed), deletes
