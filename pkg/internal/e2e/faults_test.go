@@ -84,15 +84,8 @@ func recoverCache(t *testing.T, gp *function, id string, within time.Duration) s
 func TestRedisStoppedThenRestarted(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	s := newStack(t, "redis://"+srv.Addr())
-	gp, hl, cc := s.start("getproduct"), s.start("health"), s.start("cacheclear")
-
 	const id = "prod-0002"
-	wantProduct(t, gp.invoke(productEvent(t, v2, id)), id, "MISS")
-	wantProduct(t, gp.invoke(productEvent(t, v2, id)), id, "HIT")
-	if r := hl.invoke(healthEvent(t, v2, "")); r.Status != 200 {
-		t.Fatalf("health with Redis up: %d %s", r.Status, r.Body)
-	}
+	s, gp, hl, cc := warmStack(t, srv, id)
 
 	srv.Stop()
 	opened := openBreaker(t, gp, id, "connection_refused")
@@ -181,15 +174,8 @@ func TestPausedServer(t *testing.T) {
 		t.Run(how, func(t *testing.T) {
 			t.Parallel()
 			srv := redistest.Start(t)
-			s := newStack(t, "redis://"+srv.Addr())
-			gp, hl, cc := s.start("getproduct"), s.start("health"), s.start("cacheclear")
-
 			const id = "prod-0004"
-			wantProduct(t, gp.invoke(productEvent(t, v2, id)), id, "MISS")
-			wantProduct(t, gp.invoke(productEvent(t, v2, id)), id, "HIT")
-			if r := hl.invoke(healthEvent(t, v2, "")); r.Status != 200 {
-				t.Fatalf("health: %d %s", r.Status, r.Body)
-			}
+			s, gp, hl, cc := warmStack(t, srv, id)
 			hits := infoInt(t, srv, "keyspace_hits")
 
 			// CLIENT PAUSE must outlast the checks below (about 6 × opTimeout at
@@ -341,4 +327,18 @@ func fill(tb testing.TB, addr string) {
 			tb.Fatal("Redis never ran out of memory")
 		}
 	}
+}
+
+// warmStack starts the three functions against srv, caches product id (MISS, then
+// HIT) and checks health answers 200: the state the fault scenarios start from.
+func warmStack(t *testing.T, srv *redistest.Server, id string) (s *stack, gp, hl, cc *function) {
+	t.Helper()
+	s = newStack(t, "redis://"+srv.Addr())
+	gp, hl, cc = s.start("getproduct"), s.start("health"), s.start("cacheclear")
+	wantProduct(t, gp.invoke(productEvent(t, v2, id)), id, "MISS")
+	wantProduct(t, gp.invoke(productEvent(t, v2, id)), id, "HIT")
+	if r := hl.invoke(healthEvent(t, v2, "")); r.Status != 200 {
+		t.Fatalf("health with Redis up: %d %s", r.Status, r.Body)
+	}
+	return s, gp, hl, cc
 }
