@@ -17,30 +17,26 @@ import (
 	"github.com/acmestore/storeapi/pkg/config"
 	"github.com/acmestore/storeapi/pkg/product"
 	"github.com/acmestore/storeapi/pkg/redisclient"
+	"github.com/acmestore/storeapi/pkg/tally"
 	"github.com/acmestore/storeapi/pkg/telemetry"
-	"github.com/redis/go-redis/v9"
 )
 
 // ProductKeys is the key namespace of cached products. Bump the version whenever the
 // JSON shape of product.Product changes: a deploy then never serves old entries.
 var ProductKeys = cache.Versioned("product", 1)
 
-// TallyKey holds the application's getProduct outcome counts (see cache.Tally).
+// TallyKey holds the application's getProduct outcome counts (see package tally).
 const TallyKey = "stats:getproduct"
-
-// Redis is what health and cacheClear need of the shared client holder
-// (redisclient.Lazy): the client, and whether one is built.
-type Redis interface {
-	Client() redis.UniversalClient
-}
 
 // API is the functions' shared parts; each method returns one function's handler.
 type API struct {
-	Config  config.Config
-	Cache   *cache.Service
-	Redis   Redis
+	Config config.Config
+	Cache  *cache.Service
+	// Redis is the client holder the Cache uses; health pings it directly, past the
+	// breaker, to report what Redis says now.
+	Redis   cache.Conn
 	Source  product.Source
-	Tally   *cache.Tally
+	Tally   *tally.Tally
 	Version string
 	// Embedded marks a local run against the embedded in-memory Redis; health says so.
 	Embedded bool

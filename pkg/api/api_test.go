@@ -12,10 +12,12 @@ import (
 	"time"
 
 	"github.com/acmestore/storeapi/pkg/api"
+	"github.com/acmestore/storeapi/pkg/app"
 	"github.com/acmestore/storeapi/pkg/cache"
 	"github.com/acmestore/storeapi/pkg/config"
 	"github.com/acmestore/storeapi/pkg/product"
 	"github.com/acmestore/storeapi/pkg/redisclient"
+	"github.com/acmestore/storeapi/pkg/tally"
 	"github.com/alicebob/miniredis/v2"
 )
 
@@ -47,8 +49,8 @@ func newFixture(tb testing.TB, env map[string]string, mode config.Mode) *fixture
 	if err != nil {
 		tb.Fatal(err)
 	}
-	svc := cache.New(lazy, cache.OptionsFrom(cfg))
-	a := &api.API{Config: cfg, Cache: svc, Redis: lazy, Source: cat, Tally: svc.NewTally(api.TallyKey, 1, time.Hour), Version: "test"}
+	svc := cache.New(lazy, app.CacheOptions(cfg))
+	a := &api.API{Config: cfg, Cache: svc, Redis: lazy, Source: cat, Tally: tally.New(svc, api.TallyKey, 1, time.Hour), Version: "test"}
 	return &fixture{api: a, mr: mr, h: a.All()}
 }
 

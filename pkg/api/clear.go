@@ -7,14 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"sync/atomic"
 	"time"
 
+	"github.com/acmestore/storeapi/pkg/cache"
 	"github.com/acmestore/storeapi/pkg/config"
 	"github.com/acmestore/storeapi/pkg/product"
-	"github.com/acmestore/storeapi/pkg/redisclient"
 	"github.com/acmestore/storeapi/pkg/telemetry"
-	"github.com/redis/go-redis/v9"
 )
 
 // Limits of a clear request.
@@ -22,7 +20,6 @@ const (
 	maxClearBody    = 64 << 10
 	maxClearIDs     = 1000
 	maxPatternLen   = 200
-	clearBatch      = 500
 	clearTimeLimit  = 25 * time.Second
 	scopeAll        = "all"
 	scopeProducts   = "products"
@@ -113,8 +110,8 @@ func idByte(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_'
 }
 
-// clearer serves POST /cache/clear: SCAN + UNLINK in batches under the key prefix (on
-// every master in cluster mode), never FLUSHDB or FLUSHALL.
+// clearer serves POST /cache/clear over the cache's own invalidations: Del for ids,
+// Clear (SCAN + UNLINK under the key prefix) for a pattern or scope.
 func (a *API) clearer() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := telemetry.FromContext(r.Context())
@@ -149,17 +146,15 @@ func (a *API) clearer() http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), clearTimeLimit)
 		defer cancel()
 		start := time.Now()
-		prefix := a.Cache.Prefix()
 		resp := ClearResponse{Scope: req.Scope}
-		client := a.Redis.Client()
 		switch {
 		case req.IDs != nil:
 			resp.Scope, resp.IDs = "ids", len(req.IDs)
 			keys := make([]string, len(req.IDs))
 			for i, id := range req.IDs {
-				keys[i] = prefix + ProductKeys.Key(id)
+				keys[i] = ProductKeys.Key(id)
 			}
-			resp.Deleted, err = unlink(ctx, client, keys)
+			resp.Deleted, err = a.Cache.Del(ctx, keys...)
 		default:
 			pattern := req.Pattern
 			switch {
@@ -170,13 +165,13 @@ func (a *API) clearer() http.Handler {
 			default:
 				pattern = "*"
 			}
-			resp.Match = prefix + pattern
-			resp.Deleted, err = clearMatch(ctx, client, resp.Match)
+			resp.Match = a.Cache.Key(pattern)
+			resp.Deleted, err = a.Cache.Clear(ctx, pattern)
 		}
 		resp.DurationMs = ms(time.Since(start))
 		rec.Add(slog.Int64("deleted", resp.Deleted), slog.String("scope", resp.Scope))
 		if err != nil {
-			cause := redisclient.Classify(err)
+			cause := cache.CauseOf(err)
 			rec.SetCause(string(cause))
 			rec.Add(slog.String("redisError", err.Error()))
 			a.writeErrorCause(w, r, errUnavailable, "Redis is unavailable: "+cause.Message(), cause)
@@ -184,55 +179,4 @@ func (a *API) clearer() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, "application/json", resp)
 	})
-}
-
-// clearMatch removes every key matching match, scanning each master in cluster mode.
-func clearMatch(ctx context.Context, client redis.UniversalClient, match string) (int64, error) {
-	var total atomic.Int64
-	scan := func(ctx context.Context, c redis.UniversalClient) error {
-		var cursor uint64
-		for {
-			keys, next, err := c.Scan(ctx, cursor, match, clearBatch).Result()
-			if err != nil {
-				return err
-			}
-			n, err := unlink(ctx, c, keys)
-			total.Add(n)
-			if err != nil {
-				return err
-			}
-			if cursor = next; cursor == 0 {
-				return nil
-			}
-		}
-	}
-	if cc, ok := client.(*redis.ClusterClient); ok {
-		err := cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
-		return total.Load(), err
-	}
-	err := scan(ctx, client)
-	return total.Load(), err
-}
-
-// unlink removes keys with one UNLINK each, pipelined: keys may hash to different
-// cluster slots, where a multi-key UNLINK would fail with CROSSSLOT.
-func unlink(ctx context.Context, c redis.UniversalClient, keys []string) (int64, error) {
-	var n int64
-	for len(keys) > 0 {
-		batch := keys[:min(len(keys), clearBatch)]
-		keys = keys[len(batch):]
-		cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, k := range batch {
-				p.Unlink(ctx, k)
-			}
-			return nil
-		})
-		for _, cmd := range cmds {
-			n += cmd.(*redis.IntCmd).Val()
-		}
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/acmestore/storeapi/pkg/product"
 	"github.com/acmestore/storeapi/pkg/redisclient"
 	"github.com/acmestore/storeapi/pkg/serve"
+	"github.com/acmestore/storeapi/pkg/tally"
 	"github.com/acmestore/storeapi/pkg/telemetry"
 )
 
@@ -142,11 +143,25 @@ func Handler(f Function, a *api.API, logger *slog.Logger) http.Handler {
 	})
 }
 
+// CacheOptions translates the configuration into the cache's own options: in-process
+// dedupe in the HTTP mode, where one process serves many requests at once.
+func CacheOptions(c config.Config) cache.Options {
+	return cache.Options{
+		Prefix:          c.Cache.KeyPrefix,
+		OpTimeout:       c.Redis.OpTimeout,
+		TTLJitter:       c.Cache.TTLJitter,
+		NegativeTTL:     c.Cache.NegativeTTL,
+		LeaseTTL:        c.Cache.LeaseTTL,
+		LeaseWait:       c.Cache.LeaseWait,
+		Dedupe:          c.Mode == config.ModeHTTP,
+		FillTimeout:     c.Cache.LeaseWait + c.Source.Timeout + 2*c.Redis.OpTimeout,
+		BreakerFailures: c.Redis.BreakerFailures,
+		BreakerCooldown: c.Redis.BreakerCooldown,
+	}
+}
+
 // Build assembles the API from cfg on a client holder. It does no I/O.
-func Build(cfg config.Config, conn interface {
-	cache.Conn
-	api.Redis
-}) (*api.API, error) {
+func Build(cfg config.Config, conn cache.Conn) (*api.API, error) {
 	var src product.Source
 	if cfg.Source.BaseURL != "" {
 		s, err := product.NewHTTPSource(cfg.Source.BaseURL, cfg.Source.Timeout, nil)
@@ -161,7 +176,7 @@ func Build(cfg config.Config, conn interface {
 		}
 		src = c
 	}
-	svc := cache.New(conn, cache.OptionsFrom(cfg))
+	svc := cache.New(conn, CacheOptions(cfg))
 	// Lambda environments write their figures every 20 requests or 10 s (and at
 	// shutdown); a long-lived server every 200 requests or 5 s.
 	batch, every := 20, 10*time.Second
@@ -174,7 +189,7 @@ func Build(cfg config.Config, conn interface {
 		Cache:     svc,
 		Redis:     conn,
 		Source:    src,
-		Tally:     svc.NewTally(api.TallyKey, batch, every),
+		Tally:     tally.New(svc, api.TallyKey, batch, every),
 		Version:   Version(),
 	}, nil
 }

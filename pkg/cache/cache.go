@@ -12,25 +12,26 @@
 // in Redis, which also works where each process serves one request at a time (Lambda),
 // and, when enabled, with in-process deduplication for long-lived servers.
 //
+// Freshness: invalidation wins. The fill lease is kept in the key itself, and a fill
+// stores its value only if its lease is still there (a fenced fill), so Del and Clear,
+// which remove the key, also remove any lease on it: a read that starts after an
+// invalidation has returned never gets a value fetched before it. See GetOrSet.
+//
 // The package does not log. Each call reports what happened in a [Result], and
 // [Service.Stats] returns running counters, for the caller to log and publish.
 package cache
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
 
-	"github.com/acmestore/storeapi/pkg/config"
 	"github.com/acmestore/storeapi/pkg/redisclient"
 	"github.com/redis/go-redis/v9"
 	"github.com/sony/gobreaker/v2"
@@ -48,7 +49,8 @@ var (
 )
 
 // Conn gives the Service its Redis client on each call, so a shared holder
-// (redisclient.Lazy) can build it on first use and rebuild it after Close.
+// (redisclient.Lazy) can build it on first use and rebuild it after Close. The Service
+// never closes it: whoever made the client closes it.
 type Conn interface {
 	Client() redis.UniversalClient
 }
@@ -73,30 +75,21 @@ type Options struct {
 	// LeaseTTL is how long a fill lease lives if its holder dies. default: 2s
 	LeaseTTL time.Duration
 	// LeaseWait is the longest a caller waits for another's fill before fetching
-	// itself. default: 0, which disables the lease.
+	// itself (and storing nothing: only the lease holder stores). default: 0, which
+	// fetches at once when another caller holds the lease. The lease is taken whatever
+	// this is: it is the fence that keeps a fill from storing over an invalidation.
 	LeaseWait time.Duration
 	// Dedupe joins concurrent misses of one key in this process into one fill. Worth it
 	// in a long-lived server; useless under Lambda (one request per process).
 	Dedupe bool
+	// FillTimeout bounds a shared fill (Dedupe), which runs detached from its callers
+	// so that one who leaves does not cancel the others. default: LeaseWait + LeaseTTL
+	// + 2×OpTimeout
+	FillTimeout time.Duration
 	// BreakerFailures is how many consecutive faults open the breaker. default: 3
 	BreakerFailures int
 	// BreakerCooldown is how long the breaker stays open before a probe. default: 5s
 	BreakerCooldown time.Duration
-}
-
-// OptionsFrom maps the configuration onto Options; Dedupe is on in HTTP mode.
-func OptionsFrom(c config.Config) Options {
-	return Options{
-		Prefix:          c.Cache.KeyPrefix,
-		OpTimeout:       c.Redis.OpTimeout,
-		TTLJitter:       c.Cache.TTLJitter,
-		NegativeTTL:     c.Cache.NegativeTTL,
-		LeaseTTL:        c.Cache.LeaseTTL,
-		LeaseWait:       c.Cache.LeaseWait,
-		Dedupe:          c.Mode == config.ModeHTTP,
-		BreakerFailures: c.Redis.BreakerFailures,
-		BreakerCooldown: c.Redis.BreakerCooldown,
-	}
 }
 
 // Service is the cache. It is safe for concurrent use.
@@ -104,9 +97,10 @@ type Service struct {
 	conn    Conn
 	o       Options
 	breaker *gobreaker.TwoStepCircuitBreaker[struct{}]
-	flights flights
+	flights group
 
-	lastFault atomic.Bool
+	// connected is set by a command that got a reply and cleared by a fault.
+	connected atomic.Bool
 	// lastCause is the cause of the last fault, reported by calls the breaker skips.
 	lastCause atomic.Pointer[redisclient.Cause]
 	stats     counters
@@ -125,6 +119,9 @@ func New(conn Conn, o Options) *Service {
 	}
 	if o.BreakerCooldown <= 0 {
 		o.BreakerCooldown = 5 * time.Second
+	}
+	if o.FillTimeout <= 0 {
+		o.FillTimeout = o.LeaseWait + o.LeaseTTL + 2*o.OpTimeout
 	}
 	s := &Service{conn: conn, o: o}
 	s.flights.m = map[string]*flight{}
@@ -171,6 +168,15 @@ func (n Namespace) Key(id string) string { return n.name + id }
 // Pattern returns the glob that matches every key of the namespace, without the prefix.
 func (n Namespace) Pattern() string { return n.name + "*" }
 
+// Do runs op against the Service's client with the protection every Service command
+// has: the circuit breaker, the operation timeout and the fault counters. Use it for
+// commands the Service does not offer. It returns ErrUnavailable (wrapped with the
+// last cause) without calling op when the breaker is open; op's error is returned as
+// is (redis.Nil included).
+func (s *Service) Do(ctx context.Context, op func(ctx context.Context, c redis.UniversalClient) error) error {
+	return s.do(ctx, op)
+}
+
 // do runs op against Redis through the breaker, within the operation timeout. It
 // returns ErrUnavailable (wrapping the open-breaker error) without calling op when the
 // breaker is open. A reply error (redis.Nil included) is returned as is. When the
@@ -197,12 +203,12 @@ func (s *Service) do(ctx context.Context, op func(ctx context.Context, c redis.U
 	done(err)
 	switch cause := classify(err); {
 	case cause.Fault():
-		s.lastFault.Store(true)
+		s.connected.Store(false)
 		s.lastCause.Store(&cause)
 		s.stats.errors.Add(1)
 	case cause == redisclient.CauseCanceled:
 	default:
-		s.lastFault.Store(false)
+		s.connected.Store(true)
 		if cause != redisclient.CauseNone {
 			s.stats.errors.Add(1)
 		}
@@ -333,7 +339,8 @@ func (s *Service) SetWithExpiry(ctx context.Context, key, value string, ttl time
 	return err
 }
 
-// Get returns the value at key, or ErrMiss.
+// Get returns the value at key, or ErrMiss. A key whose fill is in progress (it holds
+// GetOrSet's lease) is a miss.
 func (s *Service) Get(ctx context.Context, key string) (string, error) {
 	k := s.Key(key)
 	var v string
@@ -342,11 +349,16 @@ func (s *Service) Get(ctx context.Context, key string) (string, error) {
 		v, err = c.Get(ctx, k).Result()
 		return err
 	})
+	if err == nil && isLease(v) {
+		return "", ErrMiss
+	}
 	return v, wrap("get", k, err)
 }
 
-// Del removes keys and returns how many existed. In cluster mode keys may live in
-// different slots; each is removed on its own node.
+// Del removes keys and returns how many existed. It is also an invalidation: a fill of
+// one of the keys that is in progress holds its lease in the key, so it stores nothing
+// (see GetOrSet). In cluster mode keys may live in different slots; each is removed on
+// its own node.
 func (s *Service) Del(ctx context.Context, keys ...string) (int64, error) {
 	if len(keys) == 0 {
 		return 0, nil
@@ -412,26 +424,15 @@ func (s *Service) HGetAll(ctx context.Context, key string) (map[string]string, e
 	return m, wrap("hgetall", k, err)
 }
 
-// IsConnected reports the last known state, without I/O: a client exists, the breaker
-// is closed, and the last command did not fail on its connection.
+// IsConnected reports the last known state, without I/O: a command got a reply from
+// Redis, the last one did not fail on its connection, and the breaker is closed. It is
+// false before the first command.
 func (s *Service) IsConnected() bool {
-	if b, ok := s.conn.(interface{ Built() bool }); ok && !b.Built() {
-		return false
-	}
-	return s.breaker.State() == gobreaker.StateClosed && !s.lastFault.Load()
+	return s.breaker.State() == gobreaker.StateClosed && s.connected.Load()
 }
 
 // BreakerOpen reports whether the breaker currently skips Redis.
 func (s *Service) BreakerOpen() bool { return s.breaker.State() == gobreaker.StateOpen }
-
-// Close closes the underlying client when the Conn can be closed (redisclient.Lazy,
-// whose next use then builds a fresh client).
-func (s *Service) Close() error {
-	if c, ok := s.conn.(interface{ Close() error }); ok {
-		return c.Close()
-	}
-	return s.conn.Client().Close()
-}
 
 // GetJSON decodes the JSON value at key into a T. A value that does not decode is
 // reported as ErrMiss.
@@ -465,29 +466,9 @@ func ValidJSON(s string) bool { return validJSON(bytesOf(s)) }
 // bytesOf views s as bytes without copying; the result must not be modified.
 func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
-func randomToken() string {
-	var b [12]byte
-	_, _ = crand(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-var crand = rand.Read
-
 func jitter(ttl time.Duration, frac float64) time.Duration {
 	if frac <= 0 || ttl <= 0 {
 		return ttl
 	}
 	return ttl - time.Duration(mrand.Float64()*frac*float64(ttl))
-}
-
-type flights struct {
-	mu sync.Mutex
-	m  map[string]*flight
-}
-
-type flight struct {
-	done chan struct{}
-	val  string
-	res  Result
-	err  error
 }

@@ -423,7 +423,7 @@ func TestGetOrSetBypassWhenRedisDown(t *testing.T) {
 func TestLeaseWaiterGetsHolderValue(t *testing.T) {
 	s, mr := newUnit(t, cache.Options{LeaseTTL: time.Second, LeaseWait: 2 * time.Second})
 	ctx := context.Background()
-	mr.Set("t:k:lease", "someone-else")
+	mr.Set("t:k", cache.LeaseMarker)
 	go func() {
 		time.Sleep(50 * time.Millisecond)
 		mr.Set("t:k", "theirs")
@@ -440,85 +440,282 @@ func TestLeaseWaiterGetsHolderValue(t *testing.T) {
 	}
 }
 
+// TestLeaseWaitRunsOut: a caller that waited LeaseWait in vain serves its own fetch, but
+// stores nothing: only the lease holder may store (the lease is the fence).
 func TestLeaseWaitRunsOut(t *testing.T) {
 	s, mr := newUnit(t, cache.Options{LeaseTTL: time.Hour, LeaseWait: 100 * time.Millisecond})
-	mr.Set("t:k:lease", "stuck")
+	mr.Set("t:k", cache.LeaseMarker)
 	v, r, err := s.GetOrSet(context.Background(), "k", time.Minute, func(context.Context) (string, error) { return "mine", nil })
-	if err != nil || v != "mine" || r.Outcome != cache.Miss || r.Waited < 100*time.Millisecond {
+	if err != nil || v != "mine" || r.Outcome != cache.Miss || r.Stored || r.Waited < 100*time.Millisecond {
 		t.Fatalf("= %q, %+v, %v", v, r, err)
 	}
 	if s.Stats().LeaseTimeouts != 1 {
 		t.Fatal("LeaseTimeouts not counted")
 	}
-	if got, _ := mr.Get("t:k:lease"); got != "stuck" {
-		t.Fatal("a caller without the lease released it")
+	if got, _ := mr.Get("t:k"); got != cache.LeaseMarker {
+		t.Fatalf("key holds %q: a caller without the lease stored or released it", got)
 	}
 }
 
-func TestLeaseReleasedAfterFill(t *testing.T) {
-	s, mr := newUnit(t, cache.Options{LeaseTTL: time.Minute, LeaseWait: time.Second})
-	ctx := context.Background()
-	_, _, err := s.GetOrSet(ctx, "k", time.Minute, func(context.Context) (string, error) {
-		if !mr.Exists("t:k:lease") {
-			t.Error("fetch ran without holding the lease")
+// TestLeaseReleasedOnEveryExit: the lease is in the key while fetch runs and gone after
+// a fill, a failed fetch, a panicking fetch and a caller that left mid-fetch.
+func TestLeaseReleasedOnEveryExit(t *testing.T) {
+	for _, dedupe := range []bool{false, true} {
+		t.Run(fmt.Sprintf("dedupe=%v", dedupe), func(t *testing.T) {
+			s, mr := newUnit(t, cache.Options{LeaseTTL: time.Minute, LeaseWait: time.Second, Dedupe: dedupe})
+			ctx := context.Background()
+			holding := func(key string) {
+				if v, _ := mr.Get("t:" + key); !cache.IsLease(v) {
+					t.Errorf("fetch of %s ran without its lease in the key (key holds %q)", key, v)
+				}
+			}
+			if _, _, err := s.GetOrSet(ctx, "ok", time.Minute, func(context.Context) (string, error) {
+				holding("ok")
+				return "v", nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if v, _ := mr.Get("t:ok"); v != "v" {
+				t.Fatalf("after a fill the key holds %q", v)
+			}
+			_, _, _ = s.GetOrSet(ctx, "err", time.Minute, func(context.Context) (string, error) {
+				holding("err")
+				return "", errors.New("source down")
+			})
+			func() {
+				defer func() { _ = recover() }()
+				_, _, _ = s.GetOrSet(ctx, "panic", time.Minute, func(context.Context) (string, error) {
+					holding("panic")
+					panic("fetch bug")
+				})
+			}()
+			// The caller leaves mid-fetch. Without Dedupe the fetch sees it through its
+			// context; with Dedupe the fetch runs detached and ends on its own.
+			cctx, cancel := context.WithCancel(ctx)
+			_, _, err := s.GetOrSet(cctx, "left", time.Minute, func(ctx context.Context) (string, error) {
+				holding("left")
+				cancel()
+				if dedupe {
+					return "", errors.New("source gave up")
+				}
+				<-ctx.Done()
+				return "", ctx.Err()
+			})
+			if err == nil || !dedupe && !errors.Is(err, context.Canceled) {
+				t.Fatalf("caller that left: err = %v", err)
+			}
+			for _, k := range []string{"err", "panic", "left"} {
+				waitGone(t, mr, "t:"+k)
+			}
+		})
+	}
+}
+
+// waitGone waits (generously) for key to disappear: with Dedupe the fill that releases
+// it runs on after its caller left.
+func waitGone(tb testing.TB, mr *miniredis.Miniredis, key string) {
+	tb.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for mr.Exists(key) {
+		if time.Now().After(deadline) {
+			v, _ := mr.Get(key)
+			tb.Fatalf("%s still holds %q: lease left behind", key, v)
 		}
-		return "v", nil
-	})
-	if err != nil {
-		t.Fatal(err)
+		time.Sleep(5 * time.Millisecond)
 	}
-	if mr.Exists("t:k:lease") {
-		t.Fatal("lease not released after the fill")
+}
+
+// waitFor polls cond until it holds, failing after a generous bound.
+func waitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
-	_, _, _ = s.GetOrSet(ctx, "e", time.Minute, func(context.Context) (string, error) { return "", errors.New("x") })
-	if mr.Exists("t:e:lease") {
-		t.Fatal("lease not released after a failed fetch")
+}
+
+// dedupeRun starts a leader whose fetch blocks on release, then n more callers of the
+// same key, and returns once all n+1 are attached to the key's flights.
+func dedupeRun(t *testing.T, s *cache.Service, n int, fetch func(ctx context.Context, first bool) (string, error)) (release chan struct{}, results chan dedupeResult) {
+	t.Helper()
+	release = make(chan struct{})
+	results = make(chan dedupeResult, n+1)
+	var calls atomic.Int32
+	started := make(chan struct{})
+	call := func(ctx context.Context) {
+		v, r, err := s.GetOrSet(ctx, "k", time.Minute, func(ctx context.Context) (string, error) {
+			first := calls.Add(1) == 1
+			if first {
+				close(started)
+				<-release
+			}
+			return fetch(ctx, first)
+		})
+		results <- dedupeResult{v, r, err}
 	}
+	go call(context.Background())
+	<-started
+	for range n {
+		go call(context.Background())
+	}
+	waitFor(t, "every caller attached to the flight", func() bool { return cache.Waiting(s, "k") == n+1 })
+	return release, results
+}
+
+type dedupeResult struct {
+	v   string
+	r   cache.Result
+	err error
 }
 
 func TestDedupeJoinsConcurrentMisses(t *testing.T) {
-	s, _ := newUnit(t, cache.Options{Dedupe: true})
-	ctx := context.Background()
-	var calls atomic.Int32
-	release := make(chan struct{})
-	const n = 20
-	var wg sync.WaitGroup
-	results := make([]cache.Result, n)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			v, r, err := s.GetOrSet(ctx, "k", time.Minute, func(context.Context) (string, error) {
-				calls.Add(1)
-				<-release
-				return "v", nil
-			})
-			if err != nil || v != "v" {
-				t.Errorf("got %q, %v", v, err)
-			}
-			results[i] = r
-		}()
-	}
-	time.Sleep(100 * time.Millisecond)
+	s, _ := newUnit(t, cache.Options{Dedupe: true, LeaseWait: time.Second})
+	var fetches atomic.Int32
+	release, results := dedupeRun(t, s, 19, func(context.Context, bool) (string, error) {
+		fetches.Add(1)
+		return "v", nil
+	})
 	close(release)
-	wg.Wait()
-	if calls.Load() != 1 {
-		t.Fatalf("fetch ran %d times, want 1", calls.Load())
+	outcomes := map[cache.Outcome]int{}
+	for range 20 {
+		res := <-results
+		if res.err != nil || res.v != "v" {
+			t.Errorf("got %q, %v", res.v, res.err)
+		}
+		outcomes[res.r.Outcome]++
 	}
-	var shared int
-	for _, r := range results {
-		if r.Shared {
-			shared++
+	if fetches.Load() != 1 {
+		t.Fatalf("fetch ran %d times, want 1", fetches.Load())
+	}
+	if outcomes[cache.Miss] != 1 || outcomes[cache.Hit] != 19 {
+		t.Fatalf("outcomes = %v, want 1 MISS and 19 HIT", outcomes)
+	}
+	// The 19 came while the fetch ran: they share the one flight after it, whose
+	// first caller counts it as its own (a HIT of its own read), the rest as shared.
+	if st := s.Stats(); st.Misses != 1 || st.Hits != 19 || st.Shared < 18 || st.Fetches != 1 {
+		t.Fatalf("stats = %+v", st)
+	}
+}
+
+// TestDedupeSharesFailureAsFailure: the leader's source error reaches every waiter as
+// that error, counted as what it was, never as a HIT.
+func TestDedupeSharesFailureAsFailure(t *testing.T) {
+	s, mr := newUnit(t, cache.Options{Dedupe: true, LeaseWait: time.Second})
+	boom := errors.New("source down")
+	var fetches atomic.Int32
+	release, results := dedupeRun(t, s, 9, func(context.Context, bool) (string, error) {
+		fetches.Add(1)
+		return "", boom
+	})
+	close(release)
+	for range 10 {
+		res := <-results
+		if !errors.Is(res.err, boom) || res.r.Outcome == cache.Hit {
+			t.Errorf("waiter got %q, %v, %v; want the source error, not a HIT", res.v, res.r.Outcome, res.err)
 		}
 	}
-	if shared == 0 {
-		t.Fatal("no call was marked Shared")
+	if st := s.Stats(); st.Hits != 0 {
+		t.Errorf("a failed fill counted %d hits", st.Hits)
+	}
+	// The nine that came during the fetch share one more fill, not nine.
+	if n := fetches.Load(); n > 2 {
+		t.Errorf("fetch ran %d times for 10 callers, want at most 2", n)
+	}
+	if mr.Exists("t:k") {
+		t.Error("lease left behind after failed fills")
+	}
+}
+
+// TestDedupeCallerLeavingDoesNotFailOthers is the hang-up of issue 9: the caller whose
+// miss started the fill leaves; the others still get the value, nothing is left in
+// Redis but the value, and the next call is a plain hit.
+func TestDedupeCallerLeavingDoesNotFailOthers(t *testing.T) {
+	s, mr := newUnit(t, cache.Options{Dedupe: true, LeaseWait: time.Second, LeaseTTL: time.Minute})
+	leaderCtx, hangUp := context.WithCancel(context.Background())
+	fetching := make(chan struct{})
+	release := make(chan struct{})
+	leader := make(chan dedupeResult, 1)
+	go func() {
+		v, r, err := s.GetOrSet(leaderCtx, "k", time.Minute, func(ctx context.Context) (string, error) {
+			close(fetching)
+			select {
+			case <-release:
+				return "v", nil
+			case <-ctx.Done():
+				return "", ctx.Err()
+			}
+		})
+		leader <- dedupeResult{v, r, err}
+	}()
+	<-fetching
+	results := make(chan dedupeResult, 5)
+	for range 5 {
+		go func() {
+			v, r, err := s.GetOrSet(context.Background(), "k", time.Minute, func(context.Context) (string, error) {
+				return "", errors.New("a second fetch ran")
+			})
+			results <- dedupeResult{v, r, err}
+		}()
+	}
+	waitFor(t, "callers attached", func() bool { return cache.Waiting(s, "k") == 6 })
+	hangUp()
+	if res := <-leader; !errors.Is(res.err, context.Canceled) {
+		t.Fatalf("the caller that hung up got %q, %v", res.v, res.err)
+	}
+	close(release)
+	for range 5 {
+		res := <-results
+		if res.err != nil || res.v != "v" {
+			t.Errorf("another caller got %q, %+v, %v; want the value", res.v, res.r, res.err)
+		}
+	}
+	if v, _ := mr.Get("t:k"); v != "v" {
+		t.Fatalf("key holds %q, want the value (no lease left)", v)
+	}
+	v, r, err := s.GetOrSet(context.Background(), "k", time.Minute, func(context.Context) (string, error) { return "", errors.New("refetch") })
+	if err != nil || v != "v" || r.Outcome != cache.Hit || r.Waited != 0 {
+		t.Fatalf("next call = %q, %+v, %v; want an immediate HIT", v, r, err)
+	}
+}
+
+// TestDedupePanicReachesEveryWaiter: a panic in fetch is re-raised in every caller,
+// never turned into an empty value.
+func TestDedupePanicReachesEveryWaiter(t *testing.T) {
+	s, _ := newUnit(t, cache.Options{Dedupe: true, LeaseWait: time.Second})
+	release := make(chan struct{})
+	started := make(chan struct{})
+	panics := make(chan any, 4)
+	var once sync.Once
+	call := func() {
+		defer func() { panics <- recover() }()
+		v, r, err := s.GetOrSet(context.Background(), "k", time.Minute, func(context.Context) (string, error) {
+			once.Do(func() { close(started) })
+			<-release
+			panic("fetch bug")
+		})
+		t.Errorf("GetOrSet returned %q, %+v, %v after a panic in fetch", v, r, err)
+	}
+	go call()
+	<-started
+	for range 3 {
+		go call()
+	}
+	waitFor(t, "callers attached", func() bool { return cache.Waiting(s, "k") == 4 })
+	close(release)
+	for range 4 {
+		p := <-panics
+		if p == nil || !strings.Contains(fmt.Sprint(p), "fetch bug") {
+			t.Errorf("caller recovered %v, want the fetch's panic", p)
+		}
 	}
 }
 
 func TestGetOrSetCanceledWhileWaiting(t *testing.T) {
 	s, mr := newUnit(t, cache.Options{LeaseTTL: time.Hour, LeaseWait: time.Hour})
-	mr.Set("t:k:lease", "stuck")
+	mr.Set("t:k", cache.LeaseMarker)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	_, _, err := s.GetOrSet(ctx, "k", time.Minute, func(context.Context) (string, error) { return "v", nil })
@@ -527,13 +724,12 @@ func TestGetOrSetCanceledWhileWaiting(t *testing.T) {
 	}
 }
 
-func TestCloseClosesConn(t *testing.T) {
-	s, _ := newUnit(t, cache.Options{})
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	_, err := s.Get(context.Background(), "k")
-	if cache.CauseOf(err) != redisclient.CauseClosed {
-		t.Fatalf("Get after Close: cause %q (%v)", cache.CauseOf(err), err)
+// TestGetTreatsLeaseAsMiss: a key whose fill is in progress holds the lease marker;
+// Get never returns it.
+func TestGetTreatsLeaseAsMiss(t *testing.T) {
+	s, mr := newUnit(t, cache.Options{})
+	mr.Set("t:k", cache.LeaseMarker)
+	if v, err := s.Get(context.Background(), "k"); !errors.Is(err, cache.ErrMiss) {
+		t.Fatalf("Get of a leased key = %q, %v; want ErrMiss", v, err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acmestore/storeapi/pkg/app"
 	"github.com/acmestore/storeapi/pkg/cache"
 	"github.com/acmestore/storeapi/pkg/config"
 	"github.com/acmestore/storeapi/pkg/internal/redistest"
@@ -47,7 +48,7 @@ func itService(tb testing.TB, cfg config.Config) (*cache.Service, *redisclient.L
 	}
 	lazy := redisclient.NewLazy(opts)
 	tb.Cleanup(func() { _ = lazy.Close() })
-	return cache.New(lazy, cache.OptionsFrom(cfg)), lazy
+	return cache.New(lazy, app.CacheOptions(cfg)), lazy
 }
 
 // itRaw returns a plain go-redis client for evidence (PTTL, EXISTS, raw GET), separate
@@ -570,7 +571,7 @@ func TestRealRedisIsConnected(t *testing.T) {
 	s := itSharedService(t, config.ModeLambda, nil)
 	ctx := itCtx(t)
 	if s.svc.IsConnected() {
-		t.Error("IsConnected before any use = true; no client has been built")
+		t.Error("IsConnected before any use = true; no command has had a reply")
 	}
 	if _, err := s.svc.Get(ctx, "x"); !errors.Is(err, cache.ErrMiss) {
 		t.Fatalf("Get: %v", err)
@@ -581,11 +582,10 @@ func TestRealRedisIsConnected(t *testing.T) {
 	if s.lazy.Builds() != 1 {
 		t.Errorf("Builds = %d, want 1", s.lazy.Builds())
 	}
-	if err := s.svc.Close(); err != nil {
+	// The Service never closes its client; its owner does, and the holder builds a
+	// fresh one on next use.
+	if err := s.lazy.Close(); err != nil {
 		t.Fatal(err)
-	}
-	if s.svc.IsConnected() {
-		t.Error("IsConnected after Close = true")
 	}
 	if _, err := s.svc.Get(ctx, "x"); !errors.Is(err, cache.ErrMiss) {
 		t.Fatalf("Get after Close: %v, want a fresh client and ErrMiss", err)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acmestore/storeapi/pkg/app"
 	"github.com/acmestore/storeapi/pkg/cache"
 	"github.com/acmestore/storeapi/pkg/config"
 	"github.com/acmestore/storeapi/pkg/internal/redistest"
@@ -35,7 +36,7 @@ func stEnv(tb testing.TB, addr, prefix string, i int, extra map[string]string) *
 		environ[k] = v
 	}
 	cfg := itConfig(tb, addr, prefix, config.ModeLambda, environ)
-	if o := cache.OptionsFrom(cfg); o.Dedupe {
+	if o := app.CacheOptions(cfg); o.Dedupe {
 		tb.Fatal("Lambda mode has in-process dedupe on; the test would not exercise the lease")
 	}
 	svc, _ := itService(tb, cfg)
@@ -148,13 +149,11 @@ func TestStampedeAcrossEnvironments(t *testing.T) {
 	}
 }
 
-// stHookGet blocks the reply of the n-th GET of key (when it is a miss) until release
-// is closed, after closing blocked: it plays an environment that read "no value" and
-// was then descheduled, or whose reply was slow, while another environment finished the
-// fill.
+// stHookGet blocks the reply of the first GET of key that is a miss until release is
+// closed, after closing blocked: it plays an environment that read "no value" and was
+// then descheduled, or whose reply was slow, while another environment did the fill.
 type stHookGet struct {
 	key     string
-	n       int64
 	seen    *atomic.Int64
 	blocked chan struct{}
 	release chan struct{}
@@ -167,7 +166,7 @@ func (h stHookGet) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		err := next(ctx, cmd)
 		args := cmd.Args()
 		if len(args) == 2 && strings.EqualFold(fmt.Sprint(args[0]), "get") && args[1] == h.key &&
-			errors.Is(err, redis.Nil) && h.seen.Add(1) == h.n {
+			errors.Is(err, redis.Nil) && h.seen.Add(1) == 1 {
 			close(h.blocked)
 			<-h.release
 		}
@@ -180,67 +179,47 @@ func (h stHookGet) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 }
 
 // TestStampedeNoRefetchAfterFill pins the window between a caller's "no value" and its
-// SET NX of the lease: when the holder stores the value and releases the lease inside
-// that window, the caller wins the free lease; it must find the stored value rather
-// than run a second fill (the GetOrSet doc: fetch runs once per key per fill while
-// holders live).
+// SET NX of the lease: when another caller takes the lease, fetches and stores inside
+// that window, the late caller's SET NX finds the key taken and must serve the stored
+// value rather than run a second fill (the GetOrSet doc: fetch runs once per key per
+// fill while holders live).
 func TestStampedeNoRefetchAfterFill(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		nth  int64
-	}{
-		{"first read", 1}, // a caller that arrived while the fill ran
-		{"poll", 2},       // a caller already waiting on the lease
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			addr := redistest.SharedAddr(t)
-			prefix := redistest.Prefix(t)
-			itDeletePrefix(t, addr, prefix)
-			holder := stEnv(t, addr, prefix, 0, nil)
-			cfg := itConfig(t, addr, prefix, config.ModeLambda, nil)
-			late, lateLazy := itService(t, cfg)
-			hook := stHookGet{key: prefix + "k", n: tc.nth, seen: new(atomic.Int64),
-				blocked: make(chan struct{}), release: make(chan struct{})}
-			lateLazy.Client().AddHook(hook)
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
+	addr := redistest.SharedAddr(t)
+	prefix := redistest.Prefix(t)
+	itDeletePrefix(t, addr, prefix)
+	holder := stEnv(t, addr, prefix, 0, nil)
+	cfg := itConfig(t, addr, prefix, config.ModeLambda, nil)
+	late, lateLazy := itService(t, cfg)
+	hook := stHookGet{key: prefix + "k", seen: new(atomic.Int64), blocked: make(chan struct{}), release: make(chan struct{})}
+	lateLazy.Client().AddHook(hook)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
 
-			var fetches atomic.Int64
-			holding := make(chan struct{})
-			holderDone := make(chan struct{})
-			go func() {
-				defer close(holderDone)
-				_, _, _ = holder.GetOrSet(ctx, "k", time.Minute, func(ctx context.Context) (string, error) {
-					fetches.Add(1)
-					close(holding)
-					select {
-					case <-hook.blocked:
-					case <-time.After(5 * time.Second):
-						t.Error("the late caller never read a miss through GET; the test no longer matches the read path")
-					}
-					return "v", nil
-				})
-			}()
-			<-holding
-			lateDone := make(chan stCall)
-			go func() {
-				v, r, err := late.GetOrSet(ctx, "k", time.Minute, func(context.Context) (string, error) {
-					fetches.Add(1)
-					return "v", nil
-				})
-				lateDone <- stCall{val: v, res: r, err: err}
-			}()
-			<-holderDone
-			close(hook.release)
-			c := <-lateDone
-			if c.err != nil || c.val != "v" {
-				t.Fatalf("late caller: %q, %v", c.val, c.err)
-			}
-			if n := fetches.Load(); n != 1 {
-				t.Errorf("fetch ran %d times, want 1: the late caller refilled a key the holder had just filled (outcome %v)",
-					n, c.res.Outcome)
-			}
-		})
+	var fetches atomic.Int64
+	fetch := func(context.Context) (string, error) {
+		fetches.Add(1)
+		return "v", nil
+	}
+	lateDone := make(chan stCall)
+	go func() {
+		v, r, err := late.GetOrSet(ctx, "k", time.Minute, fetch)
+		lateDone <- stCall{val: v, res: r, err: err}
+	}()
+	select {
+	case <-hook.blocked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the late caller never read a miss through GET; the test no longer matches the read path")
+	}
+	if v, r, err := holder.GetOrSet(ctx, "k", time.Minute, fetch); err != nil || v != "v" || !r.Stored {
+		t.Fatalf("holder: %q, %+v, %v", v, r, err)
+	}
+	close(hook.release)
+	c := <-lateDone
+	if c.err != nil || c.val != "v" || c.res.Outcome != cache.Hit {
+		t.Fatalf("late caller: %q, %v, %v; want the stored value as a HIT", c.val, c.res.Outcome, c.err)
+	}
+	if n := fetches.Load(); n != 1 {
+		t.Errorf("fetch ran %d times, want 1: the late caller refilled a key the holder had just filled", n)
 	}
 }
 
@@ -314,8 +293,8 @@ func TestStampedeLeaseHolderDies(t *testing.T) {
 		t.Fatalf("SIGKILL the helper: %v", err)
 	}
 	_ = cmd.Wait()
-	leaseLeft, err := raw.PTTL(context.Background(), prefix+"dead:lease").Result()
-	if err != nil || leaseLeft <= 0 {
+	leaseLeft, err := raw.PTTL(context.Background(), prefix+"dead").Result()
+	if held, _ := raw.Get(context.Background(), prefix+"dead").Result(); err != nil || leaseLeft <= 0 || !cache.IsLease(held) {
 		t.Fatalf("the dead holder's lease: PTTL %v, %v; want it still held", leaseLeft, err)
 	}
 

@@ -245,7 +245,7 @@ func run(args []string, out io.Writer) error {
 	case "redis":
 		lazy := redisclient.NewLazy(opts)
 		defer lazy.Close()
-		svc := cache.New(lazy, cache.OptionsFrom(cfg))
+		svc := cache.New(lazy, app.CacheOptions(cfg))
 		do := redisDriver(svc, cat, f.writeRatio)
 		f.hitRatio = 1 // misses are not made in this mode
 		r, err := drive(ctx, f, "redis", ids, ctl, func(id string) string { return svc.Key("load:" + id) }, do)

@@ -1,25 +1,29 @@
-package cache
+// Package tally keeps the application's cache figures (hits, misses, bypasses) in
+// Redis, so that what health reports is the whole application's, not one Lambda
+// environment's: each process counts in memory and adds its counts to one hash in
+// batches.
+package tally
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/acmestore/storeapi/pkg/cache"
 	"github.com/redis/go-redis/v9"
 )
 
-// Tally counts GetOrSet outcomes for the whole application, across processes: each
-// process counts in memory and adds its counts to one hash in Redis in batches, so the
-// figures health reports are the application's, not one Lambda environment's.
+// Tally counts GetOrSet outcomes for the whole application, across processes.
 //
 // A batch is written, in one round trip, by the Record call that finds it due (every
 // Batch outcomes or Every, whichever comes first) and by Flush, which a function calls
 // at shutdown. Counts that could not be written are kept for the next batch, so none
 // are lost while Redis is down; counts of a process killed without shutdown are.
 type Tally struct {
-	s     *Service
+	s     *cache.Service
 	key   string
 	every time.Duration
 	batch int64
@@ -30,13 +34,13 @@ type Tally struct {
 	mu      sync.Mutex   // one write at a time
 }
 
-// TallyCounts are an application's outcome counts.
-type TallyCounts struct {
+// Counts are an application's outcome counts.
+type Counts struct {
 	Hits, Misses, Bypasses int64
 }
 
 // HitRatio is Hits / (Hits + Misses + Bypasses), or 0 before any.
-func (c TallyCounts) HitRatio() float64 {
+func (c Counts) HitRatio() float64 {
 	total := c.Hits + c.Misses + c.Bypasses
 	if total == 0 {
 		return 0
@@ -46,17 +50,17 @@ func (c TallyCounts) HitRatio() float64 {
 
 var tallyFields = [3]string{"hits", "misses", "bypasses"}
 
-// NewTally returns a Tally kept in the hash at key (under the prefix), written every
-// batch outcomes or every interval.
-func (s *Service) NewTally(key string, batch int, every time.Duration) *Tally {
+// New returns a Tally kept in the hash at key (under the Service's prefix), written
+// through s (its breaker and timeouts) every batch outcomes or every interval.
+func New(s *cache.Service, key string, batch int, every time.Duration) *Tally {
 	t := &Tally{s: s, key: s.Key(key), every: every, batch: int64(max(batch, 1))}
 	t.last.Store(time.Now().UnixNano())
 	return t
 }
 
 // Record counts one outcome and writes the pending counts when a batch is due.
-func (t *Tally) Record(ctx context.Context, o Outcome) {
-	if o < Hit || o > Bypass {
+func (t *Tally) Record(ctx context.Context, o cache.Outcome) {
+	if o < cache.Hit || o > cache.Bypass {
 		return
 	}
 	t.counts[o-1].Add(1)
@@ -81,7 +85,7 @@ func (t *Tally) Flush(ctx context.Context) error {
 	if delta == [3]int64{} {
 		return nil
 	}
-	err := t.s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+	err := t.s.Do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
 		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, d := range delta {
 				if d != 0 {
@@ -97,22 +101,22 @@ func (t *Tally) Flush(ctx context.Context) error {
 			t.counts[i].Add(d)
 			t.pending.Add(d)
 		}
-		return wrap("hincrby", t.key, err)
+		return fmt.Errorf("tally: hincrby %q: %w", t.key, err)
 	}
 	return nil
 }
 
 // Read returns the application's counts as written so far by every process.
-func (t *Tally) Read(ctx context.Context) (TallyCounts, error) {
+func (t *Tally) Read(ctx context.Context) (Counts, error) {
 	var m map[string]string
-	err := t.s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+	err := t.s.Do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
 		var err error
 		m, err = c.HGetAll(ctx, t.key).Result()
 		return err
 	})
 	if err != nil {
-		return TallyCounts{}, wrap("hgetall", t.key, err)
+		return Counts{}, fmt.Errorf("tally: hgetall %q: %w", t.key, err)
 	}
 	n := func(f string) int64 { v, _ := strconv.ParseInt(m[f], 10, 64); return v }
-	return TallyCounts{Hits: n("hits"), Misses: n("misses"), Bypasses: n("bypasses")}, nil
+	return Counts{Hits: n("hits"), Misses: n("misses"), Bypasses: n("bypasses")}, nil
 }

@@ -1,0 +1,11 @@
+package cache
+
+// LeaseMarker is a lease as a fill writes it into a key, for tests that play a holder.
+const LeaseMarker = leasePrefix + "test-holder"
+
+// IsLease reports whether v is a fill's lease marker.
+func IsLease(v string) bool { return isLease(v) }
+
+// Waiting reports how many callers are attached to key's in-process flights (key
+// without the prefix).
+func Waiting(s *Service, key string) int { return s.flights.waiting(s.Key(key)) }
