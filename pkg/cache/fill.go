@@ -68,6 +68,9 @@ const (
 	stateUnleased
 	// stateBypass: Redis failed; fetch from the source and store nothing.
 	stateBypass
+	// stateHeld: the key holds this call's own lease (its SET NX was applied but the
+	// reply was lost, and a retry or a look found it): fill.
+	stateHeld
 )
 
 // call is one GetOrSet in progress. The lease holder's path is acquire → fetch →
@@ -84,6 +87,7 @@ type call struct {
 	beforeFetch func()
 
 	r         Result
+	lease     string // the last lease this call tried to take
 	waitStart time.Time
 	pause     time.Duration
 }
@@ -101,6 +105,10 @@ func (c *call) run(ctx context.Context, st state) (v string, err error) {
 			st, err = c.wait(ctx)
 		case stateReplace:
 			st, err = c.replace(ctx)
+		case stateHeld:
+			c.endWait()
+			v, err = c.fill(ctx, c.lease)
+			st = stateDone
 		case stateUnleased, stateBypass:
 			if st == stateUnleased {
 				c.r.Outcome = Miss
@@ -132,6 +140,8 @@ func (c *call) look(v string, err error) (state, string, error) {
 			c.endWait()
 			c.r.Outcome = Hit
 			return stateDone, "", fmt.Errorf("cache: %q: %w", c.key, ErrNotFound)
+		case isLease(v) && v == c.lease:
+			return stateHeld, "", nil
 		case isLease(v):
 			return stateWait, "", nil
 		case c.check != nil && !c.check(v):
@@ -161,20 +171,18 @@ func (c *call) bypass(err error) {
 
 // acquire tries to take the key's lease; the holder fetches and stores.
 func (c *call) acquire(ctx context.Context) (state, string, error) {
-	lease := newLease()
+	c.lease = newLease()
 	start := time.Now()
 	var got bool
 	err := c.s.do(ctx, func(ctx context.Context, cl redis.UniversalClient) error {
 		var err error
-		got, err = cl.SetNX(ctx, c.key, lease, c.s.o.LeaseTTL).Result()
+		got, err = cl.SetNX(ctx, c.key, c.lease, c.s.o.LeaseTTL).Result()
 		return err
 	})
 	c.r.Redis += time.Since(start)
 	switch cause := classify(err); {
 	case err == nil && got:
-		c.endWait()
-		v, err := c.fill(ctx, lease)
-		return stateDone, v, err
+		return stateHeld, "", nil
 	case err == nil:
 		// Another caller's lease, or the value it has just stored.
 		return stateLook, "", nil
