@@ -9,3 +9,7 @@ func IsLease(v string) bool { return isLease(v) }
 // Waiting reports how many callers are attached to key's in-process flights (key
 // without the prefix).
 func Waiting(s *Service, key string) int { return s.flights.waiting(s.Key(key)) }
+
+// FencedStoreHash is the SHA1 of the fenced store script, for tests that replace it
+// with the old unfenced SET to show what the fence prevents.
+var FencedStoreHash = fencedStore.Hash()
