@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/acmestore/storeapi/pkg/secret"
 )
 
 func (c *Config) validate() []string {
@@ -23,8 +25,8 @@ func (c *Config) validate() []string {
 			add("REDIS_PASSWORD", "cannot be combined with REDIS_PASSWORD_SECRET_ARN; set only one")
 			add("REDIS_PASSWORD_SECRET_ARN", "cannot be combined with REDIS_PASSWORD; set only one")
 		}
-		if err := CheckSecretARN(r.PasswordSecretARN); err != nil {
-			add("REDIS_PASSWORD_SECRET_ARN", err.Error())
+		if err := secret.CheckARN(r.PasswordSecretARN); err != nil {
+			add("REDIS_PASSWORD_SECRET_ARN", strings.TrimPrefix(err.Error(), "secret: "))
 		}
 	}
 	for _, a := range r.ClusterAddrs {
@@ -122,20 +124,6 @@ func CheckPrefix(p string) error {
 		return errors.New("must end with ':'")
 	case strings.ContainsAny(p, "*?[]{}\\ \t\r\n"):
 		return errors.New("must not contain glob characters, braces or spaces")
-	}
-	return nil
-}
-
-// CheckSecretARN reports whether arn has the form of a Secrets Manager secret's ARN:
-// arn:PARTITION:secretsmanager:REGION:ACCOUNT:secret:NAME. A name alone is refused: the
-// role's policy grants access by ARN, and the ARN names the secret's region. The error
-// does not quote arn.
-func CheckSecretARN(arn string) error {
-	parts := strings.SplitN(arn, ":", 7)
-	if len(parts) != 7 || parts[0] != "arn" || !strings.HasPrefix(parts[1], "aws") ||
-		parts[2] != "secretsmanager" || parts[3] == "" || parts[4] == "" || parts[5] != "secret" ||
-		parts[6] == "" || strings.ContainsAny(arn, " \t\r\n") {
-		return errors.New("want the full ARN of a Secrets Manager secret (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)")
 	}
 	return nil
 }
