@@ -96,9 +96,14 @@ type Config struct {
 
 // Redis is the connection to Redis.
 type Redis struct {
-	// URL is the Redis endpoint: redis://[user[:password]@]host:port[/db] or rediss://
-	// for TLS. Empty means "not configured": a deployed function then fails at start-up,
-	// and the local run starts an embedded Redis instead.
+	// URL is the Redis endpoint: redis://[user[:password]@]host[:port][/db] or
+	// rediss:// for TLS, in go-redis's URL grammar (redis.ParseURL); the port defaults
+	// to 6379 and db to 0. Of go-redis's query options only protocol (2 or 3; default
+	// 3), client_name and db are accepted. The others (dial_timeout, pool_size,
+	// skip_verify, ...) stop start-up with an error naming the REDIS_* variable that
+	// sets the same thing, so there is one place for each setting. Empty means "not
+	// configured": a deployed function then fails at start-up, and the local run starts
+	// an embedded Redis instead.
 	//
 	// env: REDIS_URL; default: none
 	URL Secret `env:"REDIS_URL"`
