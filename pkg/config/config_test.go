@@ -79,6 +79,8 @@ func TestRedisURL(t *testing.T) {
 		{url: "redis://", bad: true},
 		{url: "tcp://h:1", bad: true},
 		{url: "redis://h:1?foo=bar", bad: true},
+		{url: "redis://h?protocol=2&client_name=storeapi", addr: "h:6379"},
+		{url: "redis://h?db=5", addr: "h:6379", db: 5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
@@ -233,5 +235,92 @@ func TestSecretFiles(t *testing.T) {
 		if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "xxxx") {
 			t.Errorf("the error quotes a secret: %v", err)
 		}
+	}
+}
+
+// TestRedisURLErrors checks that REDIS_URL is refused with a fixed sentence that says
+// what is wrong and never quotes the URL or any part of it: go-redis's own errors may,
+// so they are never passed on.
+func TestRedisURLErrors(t *testing.T) {
+	tests := []struct {
+		name, url, want string
+	}{
+		{"not a URL", "redis://hunter2:hunter2pw@h:1/%zz", "not a valid URL"},
+		{"bad scheme", "http://user:hunter2pw@h:1", "want a redis:// or rediss:// URL"},
+		{"unix socket", "unix:///tmp/redis.sock?hunter2pw", "want a redis:// or rediss:// URL"},
+		{"no scheme", "hunter2pw@h", "want a redis:// or rediss:// URL"},
+		{"no host", "redis://user:hunter2pw@:6379", "no host"},
+		{"opaque", "redis:hunter2pw", "no host"},
+		{"port too big", "redis://user:hunter2pw@h:99999", "bad port"},
+		{"port zero", "redis://user:hunter2pw@h:0", "bad port"},
+		{"port not a number", "redis://user:hunter2pw@h:port", "not a valid URL"},
+		{"db not a number", "redis://user:hunter2pw@h:1/hunter2db", "the path must be a database number"},
+		{"db overflows int", "redis://user:hunter2pw@h:1/99999999999999999999", "the path must be a database number"},
+		{"two path segments", "redis://user:hunter2pw@h:1/1/2", "the path must be a database number"},
+		{"db negative", "redis://user:hunter2pw@h:1/-1", "database number out of range"},
+		{"db over 2^31-1", "redis://user:hunter2pw@h:1/2147483648", "database number out of range"},
+		{"db option negative", "redis://user:hunter2pw@h:1?db=-2", "database number out of range"},
+		{"db option not a number", "redis://user:hunter2pw@h:1?db=hunter2", "the db and protocol options must be whole numbers"},
+		{"protocol not a number", "redis://user:hunter2pw@h:1?protocol=resp3", "the db and protocol options must be whole numbers"},
+		{"protocol 4", "redis://user:hunter2pw@h:1?protocol=4", "the protocol option must be 2 or 3"},
+		{"go-redis option with a variable", "redis://user:hunter2pw@h:1?pool_size=100", "the pool_size option is not supported; set REDIS_POOL_SIZE instead"},
+		{"timeout option", "redis://user:hunter2pw@h:1?dial_timeout=5s", "the dial_timeout option is not supported; set REDIS_DIAL_TIMEOUT instead"},
+		{"skip_verify escapes the prod guard", "rediss://user:hunter2pw@h:1?skip_verify=true", "the skip_verify option is not supported; set REDIS_TLS_INSECURE_SKIP_VERIFY instead"},
+		{"go-redis option without one", "redis://user:hunter2pw@h:1?pool_fifo=true", "unsupported query option"},
+		{"unknown option is not named", "redis://h:1?hunter2pw=1", "unsupported query option"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Redis{URL: config.Secret(tt.url)}.Endpoint()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), tt.url) {
+				t.Fatalf("the error quotes the URL: %v", err)
+			}
+			_, err = config.Parse(map[string]string{"REDIS_URL": tt.url}, config.ModeLambda)
+			if err == nil || !strings.Contains(err.Error(), "REDIS_URL: "+tt.want) {
+				t.Fatalf("Parse: %v, want REDIS_URL named", err)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Fatalf("Parse's error quotes the URL: %v", err)
+			}
+		})
+	}
+}
+
+// TestRedisURLOptions checks the query options that REDIS_URL honours, and that the
+// environment still overrides the URL's credentials and turns on TLS.
+func TestRedisURLOptions(t *testing.T) {
+	tests := []struct {
+		name string
+		r    config.Redis
+		want config.Endpoint
+	}{
+		{"protocol and client_name", config.Redis{URL: "redis://h:1/3?protocol=2&client_name=storeapi-getproduct"},
+			config.Endpoint{Addr: "h:1", Host: "h", DB: 3, Protocol: 2, ClientName: "storeapi-getproduct"}},
+		{"protocol 3", config.Redis{URL: "rediss://h?protocol=3"},
+			config.Endpoint{Addr: "h:6379", Host: "h", TLS: true, Protocol: 3}},
+		{"db option over the path, as go-redis does", config.Redis{URL: "redis://h/1?db=2"},
+			config.Endpoint{Addr: "h:6379", Host: "h", DB: 2}},
+		{"IPv6 host", config.Redis{URL: "rediss://[fd00::1]:6380/0"},
+			config.Endpoint{Addr: "[fd00::1]:6380", Host: "fd00::1", TLS: true}},
+		{"escaped password", config.Redis{URL: "redis://app:p%40ss%2Fw0rd@h:1"},
+			config.Endpoint{Addr: "h:1", Host: "h", Username: "app", Password: "p@ss/w0rd"}},
+		{"REDIS_PASSWORD over the URL's", config.Redis{URL: "rediss://app:urlpass@h:1", Password: "envpass"},
+			config.Endpoint{Addr: "h:1", Host: "h", Username: "app", Password: "envpass", TLS: true}},
+		{"REDIS_USERNAME and REDIS_TLS", config.Redis{URL: "redis://app@h:1", Username: "envuser", TLS: true},
+			config.Endpoint{Addr: "h:1", Host: "h", Username: "envuser", TLS: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.r.Endpoint()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Fatalf("Endpoint = %+v (password %q), want %+v (password %q)", got, string(got.Password), tt.want, string(tt.want.Password))
+			}
+		})
 	}
 }

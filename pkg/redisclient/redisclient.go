@@ -43,6 +43,8 @@ func Options(c config.Redis) (*redis.UniversalOptions, error) {
 		Username:      ep.Username,
 		Password:      string(ep.Password),
 		DB:            ep.DB,
+		Protocol:      ep.Protocol,
+		ClientName:    ep.ClientName,
 
 		DialTimeout:     c.DialTimeout,
 		DialerRetries:   c.DialRetries,

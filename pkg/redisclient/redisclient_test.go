@@ -57,6 +57,30 @@ func TestOptionsFromConfig(t *testing.T) {
 	}
 }
 
+// TestOptionsURLQuery checks that the REDIS_URL query options config accepts reach the
+// client: the protocol version, and a client name that the server sees.
+func TestOptionsURLQuery(t *testing.T) {
+	mr := miniredis.RunT(t)
+	c := parse(t, map[string]string{"REDIS_URL": "redis://" + mr.Addr() + "/0?protocol=2&client_name=storeapi-test"}, config.ModeHTTP)
+	o, err := redisclient.Options(c.Redis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Protocol != 2 || o.ClientName != "storeapi-test" {
+		t.Fatalf("Protocol %d, ClientName %q: want the URL's 2 and storeapi-test", o.Protocol, o.ClientName)
+	}
+	rdb := redis.NewUniversalClient(o)
+	t.Cleanup(func() { _ = rdb.Close() })
+	if name, err := rdb.ClientGetName(context.Background()).Result(); err != nil || name != "storeapi-test" {
+		t.Fatalf("CLIENT GETNAME = %q, %v", name, err)
+	}
+
+	d := parse(t, map[string]string{"REDIS_URL": "redis://" + mr.Addr()}, config.ModeHTTP)
+	if o, _ := redisclient.Options(d.Redis); o.Protocol != 0 || o.ClientName != "" {
+		t.Fatalf("without options: Protocol %d, ClientName %q; want go-redis's defaults", o.Protocol, o.ClientName)
+	}
+}
+
 func TestOptionsTLSAndCluster(t *testing.T) {
 	dir := t.TempDir()
 	ca := filepath.Join(dir, "ca.pem")

@@ -162,17 +162,39 @@ type read struct {
 }
 
 // New returns a Provider for the secret with the full ARN secretARN. It checks the ARN
-// and does no I/O. The Secrets Manager client uses the ARN's region.
+// (see [CheckARN]) and does no I/O. The Secrets Manager client uses the ARN's region.
 func New(secretARN string, o Options) (*Provider, error) {
-	a, err := arn.Parse(secretARN)
-	if err != nil || a.Service != "secretsmanager" || a.Region == "" ||
-		!strings.HasPrefix(a.Resource, "secret:") || len(a.Resource) == len("secret:") {
-		return nil, errors.New("secret: want the full ARN of a Secrets Manager secret (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)")
+	a, err := parseARN(secretARN)
+	if err != nil {
+		return nil, err
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
 	}
 	return &Provider{arn: secretARN, region: a.Region, o: o}, nil
+}
+
+var errBadARN = errors.New("secret: want the full ARN of a Secrets Manager secret (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)")
+
+// CheckARN reports whether s has the form of a Secrets Manager secret's full ARN:
+// arn:PARTITION:secretsmanager:REGION:ACCOUNT:secret:NAME. A name alone is refused: a
+// role's policy grants access by ARN, and the ARN names the region whose endpoint is
+// called. It is the one check of an ARN: [New] applies it, and so does the
+// configuration at start-up, so a bad ARN stops a function before its first request.
+// It does no I/O and its error never quotes s.
+func CheckARN(s string) error {
+	_, err := parseARN(s)
+	return err
+}
+
+func parseARN(s string) (arn.ARN, error) {
+	a, err := arn.Parse(s)
+	if err != nil || !strings.HasPrefix(a.Partition, "aws") || a.Service != "secretsmanager" ||
+		a.Region == "" || a.AccountID == "" || !strings.HasPrefix(a.Resource, "secret:") ||
+		len(a.Resource) == len("secret:") || strings.ContainsAny(s, " \t\r\n") {
+		return arn.ARN{}, errBadARN
+	}
+	return a, nil
 }
 
 // ARN is the secret's ARN.

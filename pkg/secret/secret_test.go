@@ -272,20 +272,42 @@ func TestNoIOBeforeFirstUse(t *testing.T) {
 	}
 }
 
-func TestNewRejectsBadARN(t *testing.T) {
-	for _, arn := range []string{
-		"",
-		"storeapi/redis",
-		"arn:aws:s3:::bucket",
-		"arn:aws:secretsmanager:eu-west-1:123456789012:secret:",
-		"arn:aws:secretsmanager::123456789012:secret:redis",
-		"arn:aws:secretsmanager:eu-west-1:123456789012:other:redis",
-	} {
-		if _, err := secret.New(arn, secret.Options{}); err == nil {
-			t.Errorf("New(%q) accepted", arn)
-		} else if arn != "" && strings.Contains(err.Error(), arn) {
-			t.Errorf("New(%q): the error quotes the ARN: %v", arn, err)
-		}
+// TestCheckARN checks the one ARN rule that New and the configuration share: both
+// accept and refuse the same strings, and a refusal never quotes the string.
+func TestCheckARN(t *testing.T) {
+	tests := []struct {
+		arn string
+		ok  bool
+	}{
+		{secrettest.ARN("storeapi/redis"), true},
+		{"arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:redis-AbCdEf", true},
+		{"arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:a/b_c+d=e.f@g-AbCdEf", true},
+		{"", false},
+		{"storeapi/redis", false},
+		{"arn:aws:s3:::bucket", false},
+		{"arn:aws:ssm:eu-west-1:123456789012:parameter/redis", false},
+		{"arn:aws:secretsmanager:eu-west-1:123456789012:secret:", false},
+		{"arn:aws:secretsmanager::123456789012:secret:redis", false},
+		{"arn:aws:secretsmanager:eu-west-1::secret:redis", false},
+		{"arn:other:secretsmanager:eu-west-1:123456789012:secret:redis", false},
+		{"arn:aws:secretsmanager:eu-west-1:123456789012:other:redis", false},
+		{"arn:aws:secretsmanager:eu-west-1:123456789012:storeapi/redis", false},
+		{"arn:aws:secretsmanager:eu-west-1:123456789012:secret:has space", false},
+		{"arn:aws:secretsmanager:eu-west-1:123456789012:secret:redis\n", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.arn, func(t *testing.T) {
+			checkErr := secret.CheckARN(tt.arn)
+			_, newErr := secret.New(tt.arn, secret.Options{})
+			if (checkErr == nil) != tt.ok || (newErr == nil) != tt.ok {
+				t.Fatalf("CheckARN = %v, New = %v; want ok %v", checkErr, newErr, tt.ok)
+			}
+			for _, err := range []error{checkErr, newErr} {
+				if err != nil && tt.arn != "" && strings.Contains(err.Error(), tt.arn) {
+					t.Errorf("the error quotes the ARN: %v", err)
+				}
+			}
+		})
 	}
 }
 
