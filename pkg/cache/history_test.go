@@ -1,0 +1,540 @@
+package cache_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/acmestore/storeapi/pkg/cache"
+	"github.com/acmestore/storeapi/pkg/config"
+	"github.com/acmestore/storeapi/pkg/internal/history"
+	"github.com/acmestore/storeapi/pkg/internal/redistest"
+	"github.com/redis/go-redis/v9"
+)
+
+// The history tests run randomized concurrent histories of reads and invalidations
+// against a private redis-server and check every read against the freshness promise
+// (package history). Budgets: HISTORY_SECONDS per run (default 6), or HISTORY_OPS reads
+// per run (then the run lasts until that many); HISTORY_SEED picks the seed (default
+// fixed, printed).
+
+// histKeys is the keyspace: few keys, so fills, waits and invalidations collide.
+const histKeys = 8
+
+// histLeaseTTL is short so that zombie holders (fetches that outlive their lease) and
+// dead processes' leases come and go many times in a run.
+const histLeaseTTL = 300 * time.Millisecond
+
+// histRun is one history configuration.
+type histRun struct {
+	name      string
+	envs      int // separate Services, each with its own lazy client: Lambda environments
+	readers   int // reader goroutines per environment
+	writers   int // writer goroutines in all
+	mode      config.Mode
+	unfenced  bool // replace the fenced store with the old plain SET
+	kills     bool // CLIENT KILL every client now and then
+	zombieOne int  // one fetch in zombieOne outlives its lease (0: none)
+	// writePause is the longest a writer pauses between two changes (uniform).
+	writePause time.Duration
+}
+
+func histSeed(tb testing.TB) uint64 {
+	tb.Helper()
+	if s := os.Getenv("HISTORY_SEED"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			tb.Fatalf("HISTORY_SEED: %v", err)
+		}
+		return n
+	}
+	return 20261130
+}
+
+// histBudget is how long a run lasts, and how many reads it must reach (0: none).
+func histBudget(tb testing.TB) (time.Duration, int) {
+	tb.Helper()
+	d := 6 * time.Second
+	if s := os.Getenv("HISTORY_SECONDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			tb.Fatalf("HISTORY_SECONDS: %v", err)
+		}
+		d = time.Duration(n) * time.Second
+	}
+	ops := 0
+	if s := os.Getenv("HISTORY_OPS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			tb.Fatalf("HISTORY_OPS: %v", err)
+		}
+		ops, d = n, 24*time.Hour
+	}
+	return d, ops
+}
+
+func histKeyName(i int) string { return "h:k" + strconv.Itoa(i) }
+
+func histAllKeys() []string {
+	keys := make([]string, histKeys)
+	for i := range keys {
+		keys[i] = histKeyName(i)
+	}
+	return keys
+}
+
+// histEnvConfig is the configuration of one environment of a history.
+func histEnvConfig(tb testing.TB, addr, prefix string, mode config.Mode) config.Config {
+	return itConfig(tb, addr, prefix, mode, map[string]string{
+		"CACHE_LEASE_TTL":        histLeaseTTL.String(),
+		"CACHE_LEASE_WAIT":       "1s",
+		"CACHE_TTL_JITTER":       "0",
+		"REDIS_BREAKER_COOLDOWN": "100ms",
+		"REDIS_POOL_SIZE":        "4",
+	})
+}
+
+// histUnfence makes a client run the fill's store as the old unconditional SET, by
+// rewriting the fenced store script's EVALSHA on its way out.
+type histUnfence struct{}
+
+func (histUnfence) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (histUnfence) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		args := cmd.Args()
+		if len(args) == 7 && args[0] == "evalsha" && args[1] == cache.FencedStoreHash {
+			set := []any{"set", args[3], args[5]}
+			if ms := fmt.Sprint(args[6]); ms != "0" {
+				set = append(set, "px", ms)
+			}
+			if err := next(ctx, redis.NewStatusCmd(ctx, set...)); err != nil {
+				cmd.SetErr(err)
+				return err
+			}
+			cmd.(*redis.Cmd).SetVal(int64(1))
+			return nil
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (histUnfence) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// histSource is what a worker reads and bumps: the Source in this process, or one
+// served by the parent of a multi-process history.
+type histSource interface {
+	Read(ctx context.Context, key, who string) (int64, error)
+	Bump(ctx context.Context, key string) (int64, error)
+}
+
+type localSource struct{ *history.Source }
+
+func (s localSource) Bump(_ context.Context, key string) (int64, error) {
+	return s.Source.Bump(key), nil
+}
+
+// histWorkers runs the readers and writers of one environment until stop, sending
+// each finished operation to record.
+type histWorkers struct {
+	svc       *cache.Service
+	src       histSource
+	name      string
+	readers   int
+	writers   int
+	zombieOne int
+	pause     time.Duration
+	seed      uint64
+	stop      func() bool
+	record    func(history.Op)
+}
+
+func (w histWorkers) run() {
+	var wg sync.WaitGroup
+	for i := range w.readers {
+		rng := rand.New(rand.NewPCG(w.seed, uint64(i)))
+		who := fmt.Sprintf("%s/r%d", w.name, i)
+		wg.Go(func() { w.read(rng, who) })
+	}
+	for i := range w.writers {
+		rng := rand.New(rand.NewPCG(w.seed, uint64(1000+i)))
+		who := fmt.Sprintf("%s/w%d", w.name, i)
+		wg.Go(func() { w.write(rng, who) })
+	}
+	wg.Wait()
+}
+
+func (w histWorkers) read(rng *rand.Rand, who string) {
+	for !w.stop() {
+		key := histKeyName(rng.IntN(histKeys))
+		zombie := w.zombieOne > 0 && rng.IntN(w.zombieOne) == 0
+		// Some callers hang up early, as browsers and API Gateway do.
+		timeout := 5 * time.Second
+		if rng.IntN(50) == 0 {
+			timeout = time.Duration(1+rng.IntN(30)) * time.Millisecond
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		op := history.Op{Kind: history.Read, Key: key, Proc: who, Start: history.Now()}
+		v, res, err := w.svc.GetOrSet(ctx, key, time.Minute, func(ctx context.Context) (string, error) {
+			ver, err := w.src.Read(ctx, key, w.name)
+			if err != nil {
+				return "", err
+			}
+			if zombie {
+				// A holder that stalls past its lease, then stores what it read.
+				time.Sleep(2 * histLeaseTTL)
+			}
+			return "v" + strconv.FormatInt(ver, 10), nil
+		})
+		op.End = history.Now()
+		cancel()
+		if err == nil {
+			ver, perr := strconv.ParseInt(strings.TrimPrefix(v, "v"), 10, 64)
+			op.Version, op.OK, op.Outcome = ver, perr == nil, res.Outcome.String()
+			if perr != nil {
+				op.Outcome = "UNPARSABLE " + strconv.Quote(v)
+				op.OK, op.Version = true, -1
+			}
+		}
+		w.record(op)
+	}
+}
+
+func (w histWorkers) write(rng *rand.Rand, who string) {
+	for !w.stop() {
+		time.Sleep(time.Duration(rng.Int64N(int64(w.pause) + 1)))
+		key := histKeyName(rng.IntN(histKeys))
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ver, err := w.src.Bump(ctx, key)
+		if err != nil {
+			cancel()
+			continue
+		}
+		op := history.Op{Kind: history.Invalidate, Key: key, Version: ver, Proc: who, Start: history.Now()}
+		switch rng.IntN(3) {
+		case 0:
+			_, err = w.svc.Del(ctx, key)
+		case 1:
+			_, err = w.svc.Clear(ctx, key)
+		default:
+			_, err = w.svc.Clear(ctx, "h:*")
+		}
+		op.End = history.Now()
+		cancel()
+		op.OK = err == nil
+		w.record(op)
+	}
+}
+
+// histRecorder collects operations and says when the budget is spent.
+type histRecorder struct {
+	mu       sync.Mutex
+	ops      []history.Op
+	reads    atomic.Int64
+	deadline time.Time
+	want     int64
+}
+
+func newHistRecorder(d time.Duration, ops int) *histRecorder {
+	return &histRecorder{deadline: time.Now().Add(d), want: int64(ops)}
+}
+
+func (r *histRecorder) record(op history.Op) {
+	if op.Kind == history.Read {
+		r.reads.Add(1)
+	}
+	r.mu.Lock()
+	r.ops = append(r.ops, op)
+	r.mu.Unlock()
+}
+
+func (r *histRecorder) stop() bool {
+	if r.want > 0 {
+		return r.reads.Load() >= r.want
+	}
+	return time.Now().After(r.deadline)
+}
+
+// histKiller kills every normal client connection of srv now and then, until stop.
+func histKiller(srv *redistest.Server, seed uint64, stop func() bool) (kills *atomic.Int64, done func()) {
+	kills = new(atomic.Int64)
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		for !stop() {
+			select {
+			case <-quit:
+				return
+			case <-time.After(time.Duration(50+rng.IntN(200)) * time.Millisecond):
+			}
+			if _, err := srv.Do("CLIENT", "KILL", "TYPE", "normal"); err == nil {
+				kills.Add(1)
+			}
+		}
+	})
+	return kills, func() { close(quit); wg.Wait() }
+}
+
+// runHistory runs h in this process and returns the checked history.
+func runHistory(t *testing.T, h histRun) ([]history.Op, []history.Violation) {
+	t.Helper()
+	srv := redistest.Start(t)
+	prefix := redistest.Prefix(t)
+	seed := histSeed(t)
+	d, want := histBudget(t)
+	src := history.NewSource(histAllKeys(), 50*time.Millisecond, seed)
+	rec := newHistRecorder(d, want)
+	var sum cache.Stats
+	var sumMu sync.Mutex
+	var kills *atomic.Int64
+	stopKiller := func() {}
+	if h.kills {
+		kills, stopKiller = histKiller(srv, seed, rec.stop)
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for e := range h.envs {
+		cfg := histEnvConfig(t, srv.Addr(), prefix, h.mode)
+		svc, lazy := itService(t, cfg)
+		if h.unfenced {
+			lazy.Client().AddHook(histUnfence{})
+		}
+		writers := h.writers / h.envs
+		if e < h.writers%h.envs {
+			writers++
+		}
+		w := histWorkers{svc: svc, src: localSource{src}, name: fmt.Sprintf("env%d", e), readers: h.readers,
+			writers: writers, zombieOne: h.zombieOne, pause: h.writePause, seed: seed + uint64(e)*1_000_003, stop: rec.stop, record: rec.record}
+		wg.Go(func() {
+			w.run()
+			st := svc.Stats()
+			sumMu.Lock()
+			sum.Fetches += st.Fetches
+			sum.FenceLost += st.FenceLost
+			sum.Shared += st.Shared
+			sum.LeaseTimeouts += st.LeaseTimeouts
+			sum.Bypasses += st.Bypasses
+			sumMu.Unlock()
+		})
+	}
+	wg.Wait()
+	stopKiller()
+	elapsed := time.Since(start)
+	violations := history.Check(rec.ops, src.Bumps())
+	c := history.Count(rec.ops)
+	killed := int64(0)
+	if kills != nil {
+		killed = kills.Load()
+	}
+	t.Logf("%s: seed %d, %v: %d reads %v (%d failed), %d invalidations (%d failed), %d CLIENT KILLs; "+
+		"fetches %d, fence lost %d, shared %d, lease timeouts %d; violations %d",
+		h.name, seed, elapsed.Round(time.Millisecond), c.Reads, c.Outcomes, c.FailedReads, c.Invalidations,
+		c.FailedInvalidations, killed, sum.Fetches, sum.FenceLost, sum.Shared, sum.LeaseTimeouts, len(violations))
+	return rec.ops, violations
+}
+
+func histReport(t *testing.T, violations []history.Violation) {
+	t.Helper()
+	for i, v := range violations {
+		if i == 10 {
+			t.Errorf("... and %d more", len(violations)-10)
+			break
+		}
+		t.Errorf("violation: %v", v)
+	}
+}
+
+// TestHistoryFreshness is the promise under fire: Lambda-like environments (dedupe
+// off) and long-lived servers (dedupe on), zombie holders whose fetch outlives their
+// lease, callers that hang up, and every connection killed now and then.
+func TestHistoryFreshness(t *testing.T) {
+	if testing.Short() {
+		t.Skip("history runs take seconds; not in -short")
+	}
+	for _, h := range []histRun{
+		{name: "lambda", envs: 6, readers: 3, writers: 3, mode: config.ModeLambda, kills: true, zombieOne: 200, writePause: 100 * time.Millisecond},
+		{name: "http-dedupe", envs: 3, readers: 8, writers: 3, mode: config.ModeHTTP, kills: true, zombieOne: 200, writePause: 100 * time.Millisecond},
+	} {
+		t.Run(h.name, func(t *testing.T) {
+			ops, violations := runHistory(t, h)
+			if c := history.Count(ops); c.Reads < 500 || c.Invalidations < 50 {
+				t.Errorf("only %d reads and %d invalidations: the run tested too little", c.Reads, c.Invalidations)
+			}
+			histReport(t, violations)
+		})
+	}
+}
+
+// TestHistoryCatchesUnfencedFill runs the same history with the fill's store replaced
+// by the unconditional SET the cache used before fencing: the checker must find stale
+// reads. It is the proof that the checker can fail.
+func TestHistoryCatchesUnfencedFill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("history runs take seconds; not in -short")
+	}
+	_, violations := runHistory(t, histRun{name: "unfenced", envs: 4, readers: 3, writers: 3, mode: config.ModeLambda, unfenced: true, zombieOne: 100, writePause: 20 * time.Millisecond})
+	if len(violations) == 0 {
+		t.Fatal("the checker found no violation in a history of unfenced fills")
+	}
+	t.Logf("first violation of the unfenced fill: %v", violations[0])
+}
+
+// Environment of the history helper processes.
+const (
+	histProcEnv = "STOREAPI_TEST_HISTORY_PROC"
+	histArgsEnv = "STOREAPI_TEST_HISTORY_ARGS"
+)
+
+// histProcArgs is what the parent hands a helper process.
+type histProcArgs struct {
+	Name, Addr, Prefix, SourceURL, Out string
+	Readers, Writers, ZombieOne        int
+	WritePause                         time.Duration
+	Seed                               uint64
+	Until                              time.Time
+}
+
+// TestHistoryProcess is not a test: it is one environment of
+// TestHistoryAcrossProcesses, re-executed by it. It runs readers and writers and
+// writes each finished operation to its output file as a JSON line, unbuffered, so a
+// SIGKILL loses only the operations in progress.
+func TestHistoryProcess(t *testing.T) {
+	if os.Getenv(histProcEnv) != "1" {
+		t.Skip("helper process of TestHistoryAcrossProcesses; runs only when re-executed by it")
+	}
+	var a histProcArgs
+	if err := json.Unmarshal([]byte(os.Getenv(histArgsEnv)), &a); err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.Create(a.Out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	cfg := histEnvConfig(t, a.Addr, a.Prefix, config.ModeLambda)
+	svc, _ := itService(t, cfg)
+	var mu sync.Mutex
+	src := history.Remote{URL: a.SourceURL, Client: &http.Client{Timeout: 10 * time.Second}}
+	histWorkers{svc: svc, src: src, name: a.Name, readers: a.Readers, writers: a.Writers, zombieOne: a.ZombieOne,
+		pause: a.WritePause, seed: a.Seed, stop: func() bool { return time.Now().After(a.Until) },
+		record: func(op history.Op) {
+			b, _ := json.Marshal(op)
+			mu.Lock()
+			_, _ = out.Write(append(b, '\n'))
+			mu.Unlock()
+		}}.run()
+}
+
+// TestHistoryAcrossProcesses runs the environments as separate processes sharing the
+// source over HTTP, and SIGKILLs one of them while it is fetching: the lease it held
+// dies with it.
+func TestHistoryAcrossProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("history runs take seconds; not in -short")
+	}
+	srv := redistest.Start(t)
+	prefix := redistest.Prefix(t)
+	seed := histSeed(t)
+	d, _ := histBudget(t)
+	src := history.NewSource(histAllKeys(), 50*time.Millisecond, seed)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: src.Handler()}
+	go func() { _ = hs.Serve(ln) }()
+	t.Cleanup(func() { _ = hs.Close() })
+	kills, stopKiller := histKiller(srv, seed, func() bool { return false })
+
+	const procs = 4
+	until := time.Now().Add(d)
+	dir := t.TempDir()
+	cmds := make([]*exec.Cmd, procs)
+	for i := range cmds {
+		a := histProcArgs{Name: fmt.Sprintf("p%d", i), Addr: srv.Addr(), Prefix: prefix, SourceURL: "http://" + ln.Addr().String(),
+			Out: fmt.Sprintf("%s/p%d.jsonl", dir, i), Readers: 3, Writers: 1, ZombieOne: 200, WritePause: 100 * time.Millisecond, Seed: seed + uint64(i)*7919, Until: until}
+		b, _ := json.Marshal(a)
+		cmd := exec.Command(os.Args[0], "-test.run=^TestHistoryProcess$", "-test.count=1")
+		cmd.Env = append(os.Environ(), histProcEnv+"=1", histArgsEnv+"="+string(b))
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			if t.Failed() && stderr.Len() > 0 {
+				t.Logf("%s stderr:\n%s", a.Name, stderr.String())
+			}
+		})
+		cmds[i] = cmd
+	}
+	// Kill p0 in the middle of a fetch, a third of the way in.
+	time.Sleep(d / 3)
+	killedMidFetch := false
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if src.InFlight("p0") > 0 {
+			killedMidFetch = true
+			break
+		}
+	}
+	if err := cmds[0].Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatalf("SIGKILL p0: %v", err)
+	}
+	_ = cmds[0].Wait()
+	for _, cmd := range cmds[1:] {
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("a helper process failed: %v", err)
+		}
+	}
+	stopKiller()
+
+	var ops []history.Op
+	for i := range procs {
+		f, err := os.Open(fmt.Sprintf("%s/p%d.jsonl", dir, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			var op history.Op
+			if err := json.Unmarshal(sc.Bytes(), &op); err != nil {
+				if i == 0 {
+					continue // the line p0 was writing when it was killed
+				}
+				t.Fatalf("p%d: %v", i, err)
+			}
+			ops = append(ops, op)
+		}
+		f.Close()
+	}
+	violations := history.Check(ops, src.Bumps())
+	c := history.Count(ops)
+	t.Logf("processes: seed %d, %v: %d reads %v (%d failed), %d invalidations (%d failed), %d CLIENT KILLs, "+
+		"p0 SIGKILLed mid-fetch: %v; violations %d", seed, d, c.Reads, c.Outcomes, c.FailedReads, c.Invalidations,
+		c.FailedInvalidations, kills.Load(), killedMidFetch, len(violations))
+	if !killedMidFetch {
+		t.Error("p0 was never seen fetching: it was killed, but not mid-fetch")
+	}
+	if c.Reads < 300 {
+		t.Errorf("only %d reads: the run tested too little", c.Reads)
+	}
+	histReport(t, violations)
+}
