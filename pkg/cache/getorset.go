@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/acmestore/storeapi/pkg/redisclient"
+	"github.com/acmestore/storeapi/pkg/fault"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -50,7 +50,7 @@ type Result struct {
 	// Shared is set when another call in this process did the fill (Dedupe).
 	Shared bool
 	// Cause classifies the Redis failure behind a Bypass.
-	Cause redisclient.Cause
+	Cause fault.Cause
 	// Err is the Redis error behind a Bypass, absorbed so the reader was served.
 	Err error
 	// StoreErr is set when the value was fetched but could not be stored (for example
@@ -201,10 +201,10 @@ func (s *Service) getOrSet(ctx context.Context, key string, ttl time.Duration, v
 			return v, r, err
 		}
 	case errors.Is(err, redis.Nil):
-	case classify(err) == redisclient.CauseWrongType:
+	case classify(err) == fault.CauseWrongType:
 		r.Corrupt = true
 		s.stats.corrupt.Add(1)
-	case classify(err) == redisclient.CauseCanceled:
+	case classify(err) == fault.CauseCanceled:
 		return "", r, fmt.Errorf("cache: get %q: %w", k, err)
 	default:
 		return s.bypass(ctx, err, fetch, r)
@@ -278,7 +278,7 @@ func (s *Service) fill(ctx context.Context, k string, ttl time.Duration, valid f
 		})
 		r.Redis += time.Since(start)
 		switch {
-		case classify(err) == redisclient.CauseCanceled:
+		case classify(err) == fault.CauseCanceled:
 			return "", r, fmt.Errorf("cache: lease %q: %w", k, err)
 		case err != nil && classify(err).Fault(), errors.Is(err, ErrUnavailable):
 			return s.bypass(ctx, err, fetch, r)
@@ -323,7 +323,7 @@ func (s *Service) fill(ctx context.Context, k string, ttl time.Duration, valid f
 				return v, r, err
 			}
 		case errors.Is(err, redis.Nil):
-		case classify(err) == redisclient.CauseCanceled:
+		case classify(err) == fault.CauseCanceled:
 			return "", r, fmt.Errorf("cache: wait for %q: %w", k, err)
 		default:
 			r.Waited = time.Since(waitStart)
