@@ -15,8 +15,8 @@ import (
 
 	"github.com/acmestore/storeapi/pkg/cache"
 	"github.com/acmestore/storeapi/pkg/config"
+	"github.com/acmestore/storeapi/pkg/fault"
 	"github.com/acmestore/storeapi/pkg/product"
-	"github.com/acmestore/storeapi/pkg/redisclient"
 	"github.com/acmestore/storeapi/pkg/telemetry"
 	"github.com/redis/go-redis/v9"
 )
@@ -159,10 +159,10 @@ var statuses = map[code]int{
 }
 
 type errorBody struct {
-	Error     string            `json:"error"`
-	Code      code              `json:"code"`
-	Cause     redisclient.Cause `json:"cause,omitempty"`
-	RequestID string            `json:"requestId,omitempty"`
+	Error     string      `json:"error"`
+	Code      code        `json:"code"`
+	Cause     fault.Cause `json:"cause,omitempty"`
+	RequestID string      `json:"requestId,omitempty"`
 }
 
 // writeError answers with a JSON error. msg must be a fixed text: never client input
@@ -171,7 +171,7 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, c code, msg str
 	a.writeErrorCause(w, r, c, msg, "")
 }
 
-func (a *API) writeErrorCause(w http.ResponseWriter, r *http.Request, c code, msg string, cause redisclient.Cause) {
+func (a *API) writeErrorCause(w http.ResponseWriter, r *http.Request, c code, msg string, cause fault.Cause) {
 	telemetry.FromContext(r.Context()).SetError(string(c))
 	var id string
 	if a.RequestID != nil {

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/acmestore/storeapi/pkg/config"
+	"github.com/acmestore/storeapi/pkg/fault"
 	"github.com/acmestore/storeapi/pkg/product"
-	"github.com/acmestore/storeapi/pkg/redisclient"
 	"github.com/acmestore/storeapi/pkg/telemetry"
 	"github.com/redis/go-redis/v9"
 )
@@ -176,7 +176,7 @@ func (a *API) clearer() http.Handler {
 		resp.DurationMs = ms(time.Since(start))
 		rec.Add(slog.Int64("deleted", resp.Deleted), slog.String("scope", resp.Scope))
 		if err != nil {
-			cause := redisclient.Classify(err)
+			cause := fault.Classify(err)
 			rec.SetCause(string(cause))
 			rec.Add(slog.String("redisError", err.Error()))
 			a.writeErrorCause(w, r, errUnavailable, "Redis is unavailable: "+cause.Message(), cause)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/acmestore/storeapi/pkg/config"
+	"github.com/acmestore/storeapi/pkg/fault"
 	"github.com/acmestore/storeapi/pkg/internal/redistest"
 	"github.com/acmestore/storeapi/pkg/redisclient"
 	"github.com/redis/go-redis/v9"
@@ -183,14 +184,14 @@ func TestIntegrationLazyRetriesFailedDial(t *testing.T) {
 	// starts answering with its remembered dial error instead of dialing.
 	for i := range 5 {
 		err := l.Client().Ping(ctx).Err()
-		if got := redisclient.Classify(err); got != redisclient.CauseConnectionRefused {
+		if got := fault.Classify(err); got != fault.CauseConnectionRefused {
 			t.Fatalf("PING %d with nothing listening: cause %q (%v), want connection_refused", i, got, err)
 		}
 	}
 	srv.Restart()
 	if err := l.Client().Ping(ctx).Err(); err != nil {
 		t.Fatalf("first PING once the server is up: %v (cause %q), want success, not a replayed dial error",
-			err, redisclient.Classify(err))
+			err, fault.Classify(err))
 	}
 	if err := l.Client().Set(ctx, "redisclient:it", "v", 0).Err(); err != nil {
 		t.Fatal(err)
