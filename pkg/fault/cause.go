@@ -1,11 +1,3 @@
-// Package fault names what went wrong, in terms that are safe to show to anyone.
-//
-// A Redis failure is classified into a [Cause] (auth_failed, connection_refused,
-// timeout, out_of_memory, ...) with a fixed, plain message; the raw error, which can
-// carry internal addresses, belongs in the log only. [Classify] knows go-redis's and
-// the network's errors; any other error names its own cause with a method
-// Cause() Cause, so this package depends on none of the packages whose errors it
-// classifies.
 package fault
 
 import (
