@@ -15,8 +15,8 @@ import (
 
 	"github.com/acmestore/storeapi/pkg/cache"
 	"github.com/acmestore/storeapi/pkg/config"
+	"github.com/acmestore/storeapi/pkg/fault"
 	"github.com/acmestore/storeapi/pkg/product"
-	"github.com/acmestore/storeapi/pkg/redisclient"
 	"github.com/acmestore/storeapi/pkg/tally"
 	"github.com/acmestore/storeapi/pkg/telemetry"
 )
@@ -92,15 +92,15 @@ func (a *API) mux(routes ...route) http.Handler {
 		}))
 		m.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", method+", OPTIONS")
-			a.writeError(w, r, errMethod, "method not allowed")
+			a.writeError(w, r, fault.New(fault.MethodNotAllowed, "method not allowed"))
 		})
 	}
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		a.writeError(w, r, errNoRoute, "no such route")
+		a.writeError(w, r, fault.New(fault.NoRoute, "no such route"))
 	})
 	return cors(a.Config.HTTP.CORSOrigins, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p := r.URL.EscapedPath(); r.Method != http.MethodConnect && cleanPath(p) != p {
-			a.writeError(w, r, errNoRoute, "no such route")
+			a.writeError(w, r, fault.New(fault.NoRoute, "no such route"))
 			return
 		}
 		m.ServeHTTP(w, r)
@@ -123,63 +123,26 @@ func cleanPath(p string) string {
 	return np
 }
 
-// A code classifies a failure for the client; codes map to HTTP statuses in one table.
-type code string
-
-const (
-	errInvalid      code = "invalid_request"
-	errNotFound     code = "not_found"
-	errNoRoute      code = "no_route"
-	errMethod       code = "method_not_allowed"
-	errUnauthorized code = "unauthorized"
-	errForbidden    code = "forbidden"
-	errTooLarge     code = "body_too_large"
-	errUnavailable  code = "redis_unavailable"
-	errUpstream     code = "source_unavailable"
-	errTimeout      code = "timeout"
-	errInternal     code = "internal"
-)
-
-var statuses = map[code]int{
-	errInvalid:      http.StatusBadRequest,
-	errNotFound:     http.StatusNotFound,
-	errNoRoute:      http.StatusNotFound,
-	errMethod:       http.StatusMethodNotAllowed,
-	errUnauthorized: http.StatusUnauthorized,
-	errForbidden:    http.StatusForbidden,
-	errTooLarge:     http.StatusRequestEntityTooLarge,
-	errUnavailable:  http.StatusServiceUnavailable,
-	errUpstream:     http.StatusBadGateway,
-	errTimeout:      http.StatusGatewayTimeout,
-	errInternal:     http.StatusInternalServerError,
-}
-
-type errorBody struct {
-	Error     string            `json:"error"`
-	Code      code              `json:"code"`
-	Cause     redisclient.Cause `json:"cause,omitempty"`
-	RequestID string            `json:"requestId,omitempty"`
-}
-
-// writeError answers with a JSON error. msg must be a fixed text: never client input
-// and never an internal error's text (that goes to the log via telemetry).
-func (a *API) writeError(w http.ResponseWriter, r *http.Request, c code, msg string) {
-	a.writeErrorCause(w, r, c, msg, "")
-}
-
-func (a *API) writeErrorCause(w http.ResponseWriter, r *http.Request, c code, msg string, cause redisclient.Cause) {
-	telemetry.FromContext(r.Context()).SetError(string(c))
+// writeError answers with err's JSON error body (fault.Write, the only error writer)
+// and records its code on the request's log line. err's message is a fixed text:
+// whatever detail the log needs is added to the line before, never to the body.
+func (a *API) writeError(w http.ResponseWriter, r *http.Request, err *fault.Error) {
+	telemetry.FromContext(r.Context()).SetError(string(err.Code))
 	var id string
 	if a.RequestID != nil {
 		id = a.RequestID(r.Context())
 	}
-	writeJSON(w, statuses[c], "application/json", errorBody{Error: msg, Code: c, Cause: cause, RequestID: id})
+	fault.Write(w, id, err)
 }
 
+// writeJSON answers a successful (or health) body. Should v not encode, which this
+// package's bodies always do, the answer is fault's internal error, whose body does
+// not repeat the encoder's error.
 func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error","code":"internal"}`)
+		fault.Write(w, "", err)
+		return
 	}
 	h := w.Header()
 	h.Set("Content-Type", contentType+"; charset=utf-8")

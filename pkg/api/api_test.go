@@ -376,6 +376,38 @@ func TestCacheClear(t *testing.T) {
 	})
 }
 
+// Every error answer has fault's one shape, with the request's id, and a Redis
+// failure adds its classified cause, never the raw error.
+func TestErrorBodyShape(t *testing.T) {
+	tests := []struct {
+		name, method, target string
+		redisDown            bool
+		status               int
+		body                 string
+	}{
+		{"no route", "GET", "/nope", false, 404, `{"error":"no such route","code":"no_route","requestId":"rid-7"}`},
+		{"wrong method", "DELETE", "/health", false, 405, `{"error":"method not allowed","code":"method_not_allowed","requestId":"rid-7"}`},
+		{"redis down", "POST", "/cache/clear", true, 503,
+			`{"error":"Redis is unavailable: Redis refused the connection (nothing listening at the configured address).","code":"redis_unavailable","cause":"connection_refused","requestId":"rid-7"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, nil, config.ModeLambda)
+			f.api.RequestID = func(context.Context) string { return "rid-7" }
+			if tt.redisDown {
+				f.mr.Close()
+			}
+			r := f.do(t, tt.method, tt.target, nil, "Authorization", "Bearer t0ken")
+			if body := readBody(t, r); r.StatusCode != tt.status || body != tt.body+"\n" {
+				t.Fatalf("got %d %s, want %d %s", r.StatusCode, body, tt.status, tt.body)
+			}
+			if ct := r.Header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
+				t.Fatalf("Content-Type %q", ct)
+			}
+		})
+	}
+}
+
 func FuzzParseClearRequest(f *testing.F) {
 	for _, s := range []string{"", `{}`, `{"scope":"all"}`, `{"scope":"products"}`, `{"pattern":"product:v1:*"}`,
 		`{"ids":["prod-0001","prod-0002"]}`, `{"pattern":"\\*"}`, `{"scope":"../"}`, `[]`, `null`, `{"ids":[]}`} {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/acmestore/storeapi/pkg/cache"
 	"github.com/acmestore/storeapi/pkg/config"
+	"github.com/acmestore/storeapi/pkg/fault"
 	"github.com/acmestore/storeapi/pkg/product"
 	"github.com/acmestore/storeapi/pkg/telemetry"
 )
@@ -118,29 +119,29 @@ func (a *API) clearer() http.Handler {
 		token := a.Config.CacheClearToken
 		switch {
 		case token == "" && !a.OpenClear:
-			a.writeError(w, r, errForbidden, "cacheClear is disabled: no CACHE_CLEAR_TOKEN is configured")
+			a.writeError(w, r, fault.New(fault.Forbidden, "cacheClear is disabled: no CACHE_CLEAR_TOKEN is configured"))
 			return
 		case token != "" && !bearer(r, token):
 			w.Header().Set("WWW-Authenticate", `Bearer realm="cacheClear"`)
-			a.writeError(w, r, errUnauthorized, "missing or wrong bearer token")
+			a.writeError(w, r, fault.New(fault.Unauthorized, "missing or wrong bearer token"))
 			return
 		case a.Config.Stage == config.StageProd && !a.Config.CacheClearEnabled:
-			a.writeError(w, r, errForbidden, "cacheClear is disabled in the prod stage (set CACHE_CLEAR_ENABLED=true to allow it)")
+			a.writeError(w, r, fault.New(fault.Forbidden, "cacheClear is disabled in the prod stage (set CACHE_CLEAR_ENABLED=true to allow it)"))
 			return
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxClearBody))
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
-				a.writeError(w, r, errTooLarge, "request body larger than 64 KiB")
+				a.writeError(w, r, fault.New(fault.TooLarge, "request body larger than 64 KiB"))
 				return
 			}
-			a.writeError(w, r, errInvalid, "could not read the request body")
+			a.writeError(w, r, fault.New(fault.Invalid, "could not read the request body"))
 			return
 		}
 		req, err := ParseClearRequest(body)
 		if err != nil {
-			a.writeError(w, r, errInvalid, `bad clear request: send {"scope":"all"|"products"}, {"pattern":"<glob under the prefix>"} or {"ids":["prod-0001",...]}`)
+			a.writeError(w, r, fault.New(fault.Invalid, `bad clear request: send {"scope":"all"|"products"}, {"pattern":"<glob under the prefix>"} or {"ids":["prod-0001",...]}`))
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), clearTimeLimit)
@@ -174,7 +175,7 @@ func (a *API) clearer() http.Handler {
 			cause := cache.CauseOf(err)
 			rec.SetCause(string(cause))
 			rec.Add(slog.String("redisError", err.Error()))
-			a.writeErrorCause(w, r, errUnavailable, "Redis is unavailable: "+cause.Message(), cause)
+			a.writeError(w, r, &fault.Error{Code: fault.RedisUnavailable, Message: "Redis is unavailable: " + cause.Message(), Cause: cause})
 			return
 		}
 		writeJSON(w, http.StatusOK, "application/json", resp)

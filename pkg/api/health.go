@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/acmestore/storeapi/pkg/config"
-	"github.com/acmestore/storeapi/pkg/redisclient"
+	"github.com/acmestore/storeapi/pkg/fault"
 	"github.com/acmestore/storeapi/pkg/telemetry"
 	"github.com/redis/go-redis/v9"
 )
@@ -35,14 +35,14 @@ type healthBody struct {
 }
 
 type check struct {
-	ComponentType string            `json:"componentType,omitempty"`
-	ObservedValue any               `json:"observedValue,omitempty"`
-	ObservedUnit  string            `json:"observedUnit,omitempty"`
-	Status        string            `json:"status"`
-	Cause         redisclient.Cause `json:"cause,omitempty"`
-	Output        string            `json:"output,omitempty"`
-	Time          string            `json:"time,omitempty"`
-	Details       map[string]any    `json:"details,omitempty"`
+	ComponentType string         `json:"componentType,omitempty"`
+	ObservedValue any            `json:"observedValue,omitempty"`
+	ObservedUnit  string         `json:"observedUnit,omitempty"`
+	Status        string         `json:"status"`
+	Cause         fault.Cause    `json:"cause,omitempty"`
+	Output        string         `json:"output,omitempty"`
+	Time          string         `json:"time,omitempty"`
+	Details       map[string]any `json:"details,omitempty"`
 }
 
 const (
@@ -84,9 +84,9 @@ func (a *API) health() http.Handler {
 		rtt := time.Since(start)
 		pingCancel()
 		if err != nil {
-			cause := redisclient.Classify(err)
-			if cause == redisclient.CauseCanceled || cause == redisclient.CauseNone {
-				cause = redisclient.CauseTimeout
+			cause := fault.Classify(err)
+			if cause == fault.CauseCanceled || cause == fault.CauseNone {
+				cause = fault.CauseTimeout
 			}
 			rec.SetCause(string(cause))
 			rec.Add(slog.String("redisError", err.Error()))
@@ -129,7 +129,7 @@ func (a *API) addDetails(ctx context.Context, client redis.UniversalClient, body
 
 	info, err := serverInfo(ctx, client)
 	if err != nil {
-		body.Notes = append(body.Notes, "server figures unavailable: "+string(redisclient.Classify(err)))
+		body.Notes = append(body.Notes, "server figures unavailable: "+string(fault.Classify(err)))
 	} else {
 		used, max := info.int("used_memory"), info.int("maxmemory")
 		memStatus := pass

@@ -11,6 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/acmestore/storeapi/pkg/cache"
+	"github.com/acmestore/storeapi/pkg/fault"
 	"github.com/acmestore/storeapi/pkg/product"
 	"github.com/acmestore/storeapi/pkg/telemetry"
 	"github.com/cespare/xxhash/v2"
@@ -25,7 +26,7 @@ func (a *API) products() http.Handler {
 		rec := telemetry.FromContext(r.Context())
 		id, err := product.ParseID(r.PathValue("id"))
 		if err != nil {
-			a.writeError(w, r, errInvalid, "invalid product id: use 1 to 64 letters, digits, '-' or '_'")
+			a.writeError(w, r, fault.New(fault.Invalid, "invalid product id: use 1 to 64 letters, digits, '-' or '_'"))
 			return
 		}
 		key := ProductKeys.Key(id)
@@ -81,15 +82,15 @@ const jsonContentType = "application/json; charset=utf-8"
 func (a *API) productError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, cache.ErrNotFound), errors.Is(err, product.ErrNotFound):
-		a.writeError(w, r, errNotFound, "no product with this id")
+		a.writeError(w, r, fault.New(fault.NotFound, "no product with this id"))
 	case errors.Is(err, product.ErrInvalidID):
-		a.writeError(w, r, errInvalid, "invalid product id")
+		a.writeError(w, r, fault.New(fault.Invalid, "invalid product id"))
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
 		telemetry.FromContext(r.Context()).Add(slog.String("sourceError", err.Error()))
-		a.writeError(w, r, errTimeout, "the product source did not answer in time")
+		a.writeError(w, r, fault.New(fault.Timeout, "the product source did not answer in time"))
 	default:
 		telemetry.FromContext(r.Context()).Add(slog.String("sourceError", err.Error()))
-		a.writeError(w, r, errUpstream, "the product source failed")
+		a.writeError(w, r, fault.New(fault.SourceUnavailable, "the product source failed"))
 	}
 }
 

@@ -32,7 +32,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/acmestore/storeapi/pkg/redisclient"
+	"github.com/acmestore/storeapi/pkg/fault"
 	"github.com/redis/go-redis/v9"
 	"github.com/sony/gobreaker/v2"
 )
@@ -102,7 +102,7 @@ type Service struct {
 	// connected is set by a command that got a reply and cleared by a fault.
 	connected atomic.Bool
 	// lastCause is the cause of the last fault, reported by calls the breaker skips.
-	lastCause atomic.Pointer[redisclient.Cause]
+	lastCause atomic.Pointer[fault.Cause]
 	stats     counters
 }
 
@@ -134,7 +134,7 @@ func New(conn Conn, o Options) *Service {
 		// A reply from a working server is a success for the breaker.
 		IsSuccessful: func(err error) bool { return !classify(err).Fault() },
 		// A caller that gave up says nothing about Redis.
-		IsExcluded: func(err error) bool { return classify(err) == redisclient.CauseCanceled },
+		IsExcluded: func(err error) bool { return classify(err) == fault.CauseCanceled },
 		OnStateChange: func(_ string, _, to gobreaker.State) {
 			if to == gobreaker.StateOpen {
 				s.stats.breakerOpens.Add(1)
@@ -186,7 +186,7 @@ func (s *Service) do(ctx context.Context, op func(ctx context.Context, c redis.U
 	done, err := s.breaker.Allow()
 	if err != nil {
 		s.stats.skipped.Add(1)
-		cause := redisclient.CauseUnknown
+		cause := fault.CauseUnknown
 		if c := s.lastCause.Load(); c != nil {
 			cause = *c
 		}
@@ -206,10 +206,10 @@ func (s *Service) do(ctx context.Context, op func(ctx context.Context, c redis.U
 		s.connected.Store(false)
 		s.lastCause.Store(&cause)
 		s.stats.errors.Add(1)
-	case cause == redisclient.CauseCanceled:
+	case cause == fault.CauseCanceled:
 	default:
 		s.connected.Store(true)
-		if cause != redisclient.CauseNone {
+		if cause != fault.CauseNone {
 			s.stats.errors.Add(1)
 		}
 	}
@@ -235,15 +235,15 @@ func callerGone(ctx context.Context) error {
 	return nil
 }
 
-func classify(err error) redisclient.Cause {
+func classify(err error) fault.Cause {
 	if err == nil {
-		return redisclient.CauseNone
+		return fault.CauseNone
 	}
 	var cd *callerDone
 	if errors.As(err, &cd) {
-		return redisclient.CauseCanceled
+		return fault.CauseCanceled
 	}
-	return redisclient.Classify(err)
+	return fault.Classify(err)
 }
 
 func noCancel() {}
@@ -271,19 +271,19 @@ func wrap(op, key string, err error) error {
 
 // Error carries the classified cause of a failed operation; find it with errors.As.
 type Error struct {
-	Cause redisclient.Cause
+	Cause fault.Cause
 }
 
 func (e *Error) Error() string { return string(e.Cause) }
 
 // CauseOf returns the classified cause of an error from this package (or go-redis).
-func CauseOf(err error) redisclient.Cause {
+func CauseOf(err error) fault.Cause {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Cause
 	}
 	if errors.Is(err, ErrUnavailable) {
-		return redisclient.CauseUnknown
+		return fault.CauseUnknown
 	}
 	return classify(err)
 }

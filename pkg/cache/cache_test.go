@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/acmestore/storeapi/pkg/cache"
-	"github.com/acmestore/storeapi/pkg/redisclient"
+	"github.com/acmestore/storeapi/pkg/fault"
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 )
@@ -170,7 +170,7 @@ func TestHash(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = s.HGet(ctx, "str", "f")
-	if cache.CauseOf(err) != redisclient.CauseWrongType {
+	if cache.CauseOf(err) != fault.CauseWrongType {
 		t.Fatalf("HGet on a string: cause %q (%v)", cache.CauseOf(err), err)
 	}
 }
@@ -208,7 +208,7 @@ func TestBreakerOpensOnFaultsOnly(t *testing.T) {
 	mr.SetError("")
 	mr.Close()
 	for range 3 {
-		if _, err := s.Get(ctx, "k"); cache.CauseOf(err) != redisclient.CauseConnectionRefused {
+		if _, err := s.Get(ctx, "k"); cache.CauseOf(err) != fault.CauseConnectionRefused {
 			t.Fatalf("Get on a closed server: cause %q (%v)", cache.CauseOf(err), err)
 		}
 	}
@@ -407,7 +407,7 @@ func TestGetOrSetBypassWhenRedisDown(t *testing.T) {
 		if err != nil || v != "src" || r.Outcome != cache.Bypass {
 			t.Fatalf("call %d = %q, %v, %v", i, v, r.Outcome, err)
 		}
-		if i < 2 && (r.Err == nil || r.Cause != redisclient.CauseConnectionRefused) {
+		if i < 2 && (r.Err == nil || r.Cause != fault.CauseConnectionRefused) {
 			t.Fatalf("call %d: cause %q, err %v", i, r.Cause, r.Err)
 		}
 	}

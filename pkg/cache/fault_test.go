@@ -15,6 +15,7 @@ import (
 
 	"github.com/acmestore/storeapi/pkg/cache"
 	"github.com/acmestore/storeapi/pkg/config"
+	"github.com/acmestore/storeapi/pkg/fault"
 	"github.com/acmestore/storeapi/pkg/internal/redistest"
 	"github.com/acmestore/storeapi/pkg/redisclient"
 	"github.com/redis/go-redis/v9"
@@ -137,7 +138,7 @@ func TestFaultServerStoppedAndRestarted(t *testing.T) {
 	if took := time.Since(start); took > ftBound(cfg) {
 		t.Errorf("Get against a stopped server took %v, bound %v", took, ftBound(cfg))
 	}
-	if got := cache.CauseOf(err); got != redisclient.CauseConnectionRefused {
+	if got := cache.CauseOf(err); got != fault.CauseConnectionRefused {
 		t.Fatalf("Get against a stopped server: cause %q (%v), want connection_refused", got, err)
 	}
 	if errors.Is(err, cache.ErrMiss) {
@@ -156,7 +157,7 @@ func TestFaultServerStoppedAndRestarted(t *testing.T) {
 		if err != nil || v != "from-source" || r.Outcome != cache.Bypass {
 			t.Fatalf("GetOrSet %d with Redis down = %q, %v, %v; want the fetched value as BYPASS", i, v, r.Outcome, err)
 		}
-		if i == 0 && r.Cause != redisclient.CauseConnectionRefused {
+		if i == 0 && r.Cause != fault.CauseConnectionRefused {
 			t.Errorf("GetOrSet Result.Cause = %q, want connection_refused", r.Cause)
 		}
 	}
@@ -215,12 +216,12 @@ func TestFaultOpenBreakerKeepsCause(t *testing.T) {
 	if !errors.Is(err, cache.ErrUnavailable) {
 		t.Fatalf("Get with the breaker open: %v, want ErrUnavailable", err)
 	}
-	if got := cache.CauseOf(err); got != redisclient.CauseConnectionRefused {
+	if got := cache.CauseOf(err); got != fault.CauseConnectionRefused {
 		t.Errorf("CauseOf(skipped call) = %q (%q), want connection_refused, the fault that opened the breaker",
 			got, err)
 	}
 	fetch, _ := ftFetch("v")
-	if _, r, _ := svc.GetOrSet(ctx, "k", time.Minute, fetch); r.Cause != redisclient.CauseConnectionRefused {
+	if _, r, _ := svc.GetOrSet(ctx, "k", time.Minute, fetch); r.Cause != fault.CauseConnectionRefused {
 		t.Errorf("Result.Cause of a skipped GetOrSet = %q, want connection_refused", r.Cause)
 	}
 }
@@ -322,12 +323,12 @@ func TestFaultSilentServer(t *testing.T) {
 		start := time.Now()
 		if i == 0 {
 			_, err := svc.Get(ctx, "k")
-			if got := cache.CauseOf(err); got != redisclient.CauseTimeout {
+			if got := cache.CauseOf(err); got != fault.CauseTimeout {
 				t.Errorf("Get against a silent server: cause %q (%v), want timeout", got, err)
 			}
 		} else {
 			v, r, err := svc.GetOrSet(ctx, "k", time.Minute, fetch)
-			if err != nil || v != "from-source" || r.Outcome != cache.Bypass || r.Cause != redisclient.CauseTimeout {
+			if err != nil || v != "from-source" || r.Outcome != cache.Bypass || r.Cause != fault.CauseTimeout {
 				t.Errorf("GetOrSet %d against a silent server = %q, %+v, %v; want the value as BYPASS (timeout)", i, v, r, err)
 			}
 		}
@@ -373,7 +374,7 @@ func TestFaultSilentServer(t *testing.T) {
 
 	ftWaitClosed(t, svc, cfg)
 	start := time.Now()
-	if _, err := svc.Get(ctx, "k"); cache.CauseOf(err) != redisclient.CauseTimeout {
+	if _, err := svc.Get(ctx, "k"); cache.CauseOf(err) != fault.CauseTimeout {
 		t.Errorf("probe: %v, want a timeout from the still-silent server", err)
 	}
 	if took := time.Since(start); took > bound {
@@ -446,7 +447,7 @@ func TestFaultWrongPassword(t *testing.T) {
 			svc, _, _ := ftService(t, srv.Addr(), tc.extra)
 			ctx := itCtx(t)
 			_, err := svc.Get(ctx, "k")
-			if got := cache.CauseOf(err); got != redisclient.CauseAuthFailed {
+			if got := cache.CauseOf(err); got != fault.CauseAuthFailed {
 				t.Fatalf("cause %q (%v), want auth_failed", got, err)
 			}
 			if msg := cache.CauseOf(err).Message(); !strings.Contains(msg, "authentication failed") {
@@ -454,7 +455,7 @@ func TestFaultWrongPassword(t *testing.T) {
 			}
 			fetch, _ := ftFetch("from-source")
 			v, r, gerr := svc.GetOrSet(ctx, "p", time.Minute, fetch)
-			if gerr != nil || v != "from-source" || r.Outcome != cache.Bypass || r.Cause != redisclient.CauseAuthFailed {
+			if gerr != nil || v != "from-source" || r.Outcome != cache.Bypass || r.Cause != fault.CauseAuthFailed {
 				t.Errorf("GetOrSet = %q, %+v, %v; want the value as BYPASS (auth_failed)", v, r, gerr)
 			}
 			for _, e := range []error{err, r.Err} {
@@ -497,7 +498,7 @@ func TestFaultOutOfMemory(t *testing.T) {
 
 	for i := range cfg.Redis.BreakerFailures + 2 {
 		_, err := svc.Set(ctx, fmt.Sprintf("new%d", i), "v", cache.SetOptions{})
-		if got := cache.CauseOf(err); got != redisclient.CauseOutOfMemory {
+		if got := cache.CauseOf(err); got != fault.CauseOutOfMemory {
 			t.Fatalf("Set %d on a full server: cause %q (%v), want out_of_memory", i, got, err)
 		}
 	}
@@ -513,7 +514,7 @@ func TestFaultOutOfMemory(t *testing.T) {
 		if err != nil || v != "fetched" || r.Outcome != cache.Miss {
 			t.Fatalf("GetOrSet of a new key = %q, %v, %v; want the fetched value", v, r.Outcome, err)
 		}
-		if got := cache.CauseOf(r.StoreErr); got != redisclient.CauseOutOfMemory {
+		if got := cache.CauseOf(r.StoreErr); got != fault.CauseOutOfMemory {
 			t.Errorf("Result.StoreErr = %v (cause %q), want out_of_memory", r.StoreErr, got)
 		}
 	}

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/acmestore/storeapi/pkg/redisclient"
+	"github.com/acmestore/storeapi/pkg/fault"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -154,9 +154,9 @@ func (c *call) look(v string, err error) (state, string, error) {
 	switch cause := classify(err); {
 	case errors.Is(err, redis.Nil):
 		return stateAcquire, "", nil
-	case cause == redisclient.CauseWrongType:
+	case cause == fault.CauseWrongType:
 		return stateReplace, "", nil
-	case cause == redisclient.CauseCanceled:
+	case cause == fault.CauseCanceled:
 		return stateDone, "", fmt.Errorf("cache: get %q: %w", c.key, err)
 	}
 	c.endWait()
@@ -186,7 +186,7 @@ func (c *call) acquire(ctx context.Context) (state, string, error) {
 	case err == nil:
 		// Another caller's lease, or the value it has just stored.
 		return stateLook, "", nil
-	case cause == redisclient.CauseCanceled:
+	case cause == fault.CauseCanceled:
 		return stateDone, "", fmt.Errorf("cache: lease %q: %w", c.key, err)
 	case cause.Fault(), errors.Is(err, ErrUnavailable):
 		c.bypass(err)
@@ -241,7 +241,7 @@ func (c *call) replace(ctx context.Context) (state, error) {
 	switch cause := classify(err); {
 	case err == nil:
 		return stateAcquire, nil
-	case cause == redisclient.CauseCanceled:
+	case cause == fault.CauseCanceled:
 		return stateDone, fmt.Errorf("cache: del %q: %w", c.key, err)
 	}
 	c.bypass(err)

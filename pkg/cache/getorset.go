@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/acmestore/storeapi/pkg/redisclient"
+	"github.com/acmestore/storeapi/pkg/fault"
 )
 
 // Outcome says how a GetOrSet call was served.
@@ -56,7 +56,7 @@ type Result struct {
 	// invalidation (or the lease's expiry) came first, so nothing was stored.
 	FenceLost bool
 	// Cause classifies the Redis failure behind a Bypass.
-	Cause redisclient.Cause
+	Cause fault.Cause
 	// Err is the Redis error behind a Bypass, absorbed so the reader was served.
 	Err error
 	// StoreErr is set when the value was fetched but could not be stored (for example

@@ -15,6 +15,7 @@ import (
 	"github.com/acmestore/storeapi/pkg/app"
 	"github.com/acmestore/storeapi/pkg/cache"
 	"github.com/acmestore/storeapi/pkg/config"
+	"github.com/acmestore/storeapi/pkg/fault"
 	"github.com/acmestore/storeapi/pkg/internal/redistest"
 	"github.com/acmestore/storeapi/pkg/redisclient"
 	"github.com/redis/go-redis/v9"
@@ -298,7 +299,7 @@ func TestRealRedisHash(t *testing.T) {
 	}
 	for range 5 {
 		_, err := s.svc.HSet(ctx, "str", "f", "v")
-		if got := cache.CauseOf(err); got != redisclient.CauseWrongType {
+		if got := cache.CauseOf(err); got != fault.CauseWrongType {
 			t.Fatalf("HSet on a string: cause %q (%v), want wrong_type", got, err)
 		}
 	}

@@ -3,6 +3,7 @@ package redisclient
 import (
 	"context"
 
+	"github.com/acmestore/storeapi/pkg/fault"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -33,8 +34,8 @@ func (h clusterReload) ProcessPipelineHook(next redis.ProcessPipelineHook) redis
 }
 
 func (h clusterReload) after(err error) {
-	switch Classify(err) {
-	case CauseConnectionRefused, CauseConnectionReset, CauseTimeout, CauseUnreachable, CauseClusterDown:
+	switch fault.Classify(err) {
+	case fault.CauseConnectionRefused, fault.CauseConnectionReset, fault.CauseTimeout, fault.CauseUnreachable, fault.CauseClusterDown:
 		h.c.ReloadState(context.Background())
 	}
 }

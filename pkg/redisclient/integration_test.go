@@ -6,26 +6,35 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/acmestore/storeapi/pkg/config"
+	"github.com/acmestore/storeapi/pkg/fault"
 	"github.com/acmestore/storeapi/pkg/internal/redistest"
 	"github.com/acmestore/storeapi/pkg/redisclient"
 	"github.com/redis/go-redis/v9"
 )
 
 // itLazy builds a holder the way a function does: config from the environment, then
-// go-redis options from it. It is closed when the test ends.
-func itLazy(tb testing.TB, addr string) *redisclient.Lazy {
+// go-redis options from it. env adds or overrides variables ("KEY=value"). It is
+// closed when the test ends.
+func itLazy(tb testing.TB, addr string, env ...string) *redisclient.Lazy {
 	tb.Helper()
-	cfg, err := config.Parse(map[string]string{
+	vars := map[string]string{
 		"REDIS_URL":          "redis://" + addr,
 		"REDIS_READ_TIMEOUT": "200ms",
 		"REDIS_DIAL_TIMEOUT": "200ms",
-	}, config.ModeLambda)
+	}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
+	cfg, err := config.Parse(vars, config.ModeLambda)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -117,19 +126,32 @@ func itEventually(d time.Duration, cond func() bool) bool {
 	return true
 }
 
+// Concurrent first use builds one client, and every caller uses it: the connections,
+// counted where they arrive, are at most one pool's. At most a pool's worth of
+// commands are in flight, so none ever waits for a connection: the outcome does not
+// depend on how fast Redis answers. (With all 100 PINGs at once, the last ones queued
+// for one of the 2 connections past the 200 ms pool timeout on a slow round trip: a
+// proxy adding 10 ms per reply failed 20 to 34 of them, as a loaded machine did now
+// and then.) The read timeout is long for the same reason: here it only catches a hang.
 func TestIntegrationLazyConcurrentFirstUse(t *testing.T) {
-	l := itLazy(t, redistest.SharedAddr(t))
+	const n, poolSize = 100, 2
+	proxy := itStartProxy(t, redistest.SharedAddr(t))
+	l := itLazy(t, proxy.Addr(), "REDIS_POOL_SIZE="+strconv.Itoa(poolSize), "REDIS_READ_TIMEOUT=10s")
 	ctx := itCtx(t)
-	const n = 100
 	clients := make([]redis.UniversalClient, n)
 	errs := make([]error, n)
 	start := make(chan struct{})
+	inFlight := make(chan struct{}, poolSize)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
 			<-start
 			clients[i] = l.Client()
+			// go-redis puts the connection back before the command returns, so a
+			// free slot here means a free connection (or room to dial one).
+			inFlight <- struct{}{}
 			errs[i] = clients[i].Ping(ctx).Err()
+			<-inFlight
 		})
 	}
 	close(start)
@@ -144,6 +166,15 @@ func TestIntegrationLazyConcurrentFirstUse(t *testing.T) {
 	}
 	if b := l.Builds(); b != 1 {
 		t.Errorf("Builds = %d after %d concurrent first uses, want 1", b, n)
+	}
+	if got := proxy.accepts.Load(); got < 1 || got > poolSize {
+		t.Errorf("%d concurrent first uses opened %d connections, want 1 to %d: one client's pool", n, got, poolSize)
+	}
+	if got := l.Dials(); got != proxy.accepts.Load() {
+		t.Errorf("Dials = %d, but %d connections arrived", got, proxy.accepts.Load())
+	}
+	if s := l.PoolStats(); s.WaitCount != 0 || s.Timeouts != 0 {
+		t.Errorf("pool waits %d, timeouts %d: a command queued for a connection", s.WaitCount, s.Timeouts)
 	}
 }
 
@@ -183,14 +214,14 @@ func TestIntegrationLazyRetriesFailedDial(t *testing.T) {
 	// starts answering with its remembered dial error instead of dialing.
 	for i := range 5 {
 		err := l.Client().Ping(ctx).Err()
-		if got := redisclient.Classify(err); got != redisclient.CauseConnectionRefused {
+		if got := fault.Classify(err); got != fault.CauseConnectionRefused {
 			t.Fatalf("PING %d with nothing listening: cause %q (%v), want connection_refused", i, got, err)
 		}
 	}
 	srv.Restart()
 	if err := l.Client().Ping(ctx).Err(); err != nil {
 		t.Fatalf("first PING once the server is up: %v (cause %q), want success, not a replayed dial error",
-			err, redisclient.Classify(err))
+			err, fault.Classify(err))
 	}
 	if err := l.Client().Set(ctx, "redisclient:it", "v", 0).Err(); err != nil {
 		t.Fatal(err)

@@ -1,5 +1,5 @@
 // Package redisclient owns the process-wide go-redis client that every warm invocation
-// shares, and classifies Redis errors into causes that are safe to show.
+// shares. Its errors are classified by package fault.
 //
 // The client is built on first use, never at package init or Lambda INIT, and building
 // it does no I/O: go-redis dials on the first command. Concurrent first use builds

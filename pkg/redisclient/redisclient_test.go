@@ -3,15 +3,10 @@ package redisclient_test
 import (
 	"context"
 	"crypto/tls"
-	"errors"
-	"fmt"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -170,59 +165,3 @@ func TestSharedIsOneHolder(t *testing.T) {
 		t.Fatal("Shared built a client")
 	}
 }
-
-type timeoutErr struct{}
-
-func (timeoutErr) Error() string   { return "i/o timeout" }
-func (timeoutErr) Timeout() bool   { return true }
-func (timeoutErr) Temporary() bool { return true }
-
-func TestClassify(t *testing.T) {
-	reply := func(s string) error { return redisReply(s) }
-	tests := []struct {
-		err   error
-		want  redisclient.Cause
-		fault bool
-	}{
-		{nil, redisclient.CauseNone, false},
-		{redis.Nil, redisclient.CauseNone, false},
-		{reply("WRONGPASS invalid username-password pair or user is disabled."), redisclient.CauseAuthFailed, true},
-		{reply("NOAUTH Authentication required."), redisclient.CauseAuthFailed, true},
-		{reply("OOM command not allowed when used memory > 'maxmemory'."), redisclient.CauseOutOfMemory, false},
-		{reply("WRONGTYPE Operation against a key holding the wrong kind of value"), redisclient.CauseWrongType, false},
-		{reply("LOADING Redis is loading the dataset in memory"), redisclient.CauseLoading, true},
-		{reply("CLUSTERDOWN The cluster is down"), redisclient.CauseClusterDown, true},
-		{reply("READONLY You can't write against a read only replica."), redisclient.CauseReadOnly, true},
-		{reply("ERR unknown command"), redisclient.CauseServerError, false},
-		{&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, redisclient.CauseConnectionRefused, true},
-		{&net.OpError{Op: "read", Net: "tcp", Err: timeoutErr{}}, redisclient.CauseTimeout, true},
-		{fmt.Errorf("x: %w", context.DeadlineExceeded), redisclient.CauseTimeout, true},
-		{context.Canceled, redisclient.CauseCanceled, false},
-		{io.EOF, redisclient.CauseConnectionReset, true},
-		{&net.DNSError{Err: "no such host", Name: "redis.internal", IsNotFound: true}, redisclient.CauseUnresolvable, true},
-		{redis.ErrClosed, redisclient.CauseClosed, true},
-		{redis.ErrPoolTimeout, redisclient.CausePoolExhausted, true},
-		{fmt.Errorf("dial: %w", errors.New("tls: failed to verify certificate: x509: certificate signed by unknown authority")), redisclient.CauseTLS, true},
-	}
-	for _, tt := range tests {
-		name := "nil"
-		if tt.err != nil {
-			name = tt.err.Error()
-		}
-		t.Run(name, func(t *testing.T) {
-			got := redisclient.Classify(tt.err)
-			if got != tt.want || got.Fault() != tt.fault {
-				t.Fatalf("Classify = %q (fault %v), want %q (fault %v)", got, got.Fault(), tt.want, tt.fault)
-			}
-			if got != redisclient.CauseNone && got.Message() == "" {
-				t.Fatalf("cause %q has no message", got)
-			}
-		})
-	}
-}
-
-// redisReply is an error reply as go-redis returns it (it implements redis.Error).
-type redisReply string
-
-func (e redisReply) Error() string { return string(e) }
-func (redisReply) RedisError()     {}

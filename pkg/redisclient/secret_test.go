@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/acmestore/storeapi/pkg/config"
+	"github.com/acmestore/storeapi/pkg/fault"
 	"github.com/acmestore/storeapi/pkg/internal/redistest"
 	"github.com/acmestore/storeapi/pkg/internal/secrettest"
 	"github.com/acmestore/storeapi/pkg/redisclient"
@@ -58,13 +59,13 @@ func TestPasswordFromSecretsManager(t *testing.T) {
 
 	// No such secret yet: the first command fails, saying why.
 	err := l.Client().Ping(ctx).Err()
-	if got := redisclient.Classify(err); got != redisclient.CauseSecret || !got.Fault() {
-		t.Fatalf("Classify(%v) = %q, want %q, a fault", err, got, redisclient.CauseSecret)
+	if got := fault.Classify(err); got != fault.CauseSecret || !got.Fault() {
+		t.Fatalf("Classify(%v) = %q, want %q, a fault", err, got, fault.CauseSecret)
 	}
 	if !errors.Is(err, secret.ErrNotFound) || !strings.Contains(err.Error(), "REDIS_PASSWORD_SECRET_ARN") || !strings.Contains(err.Error(), "not found") {
 		t.Fatalf("err = %v, want ErrNotFound naming REDIS_PASSWORD_SECRET_ARN", err)
 	}
-	if msg := redisclient.CauseSecret.Message(); strings.Contains(msg, "123456789012") || strings.Contains(msg, "arn:") {
+	if msg := fault.CauseSecret.Message(); strings.Contains(msg, "123456789012") || strings.Contains(msg, "arn:") {
 		t.Fatalf("the public message names the secret: %s", msg)
 	}
 	if n := sm.Requests(); n != 1 {
@@ -123,8 +124,8 @@ func TestSecretFailures(t *testing.T) {
 		sm.Fail(arn, "AccessDeniedException", "User: arn:aws:sts::123456789012:assumed-role/storeapi/getProduct is not authorized to perform: secretsmanager:GetSecretValue")
 		l := secretHolder(t, sm, srv.Addr(), arn)
 		err := l.Client().Ping(context.Background()).Err()
-		if redisclient.Classify(err) != redisclient.CauseSecret || !errors.Is(err, secret.ErrAccessDenied) || !strings.Contains(err.Error(), "access denied") {
-			t.Fatalf("err = %v (cause %q), want access denied, %q", err, redisclient.Classify(err), redisclient.CauseSecret)
+		if fault.Classify(err) != fault.CauseSecret || !errors.Is(err, secret.ErrAccessDenied) || !strings.Contains(err.Error(), "access denied") {
+			t.Fatalf("err = %v (cause %q), want access denied, %q", err, fault.Classify(err), fault.CauseSecret)
 		}
 		if strings.Contains(err.Error(), pw) {
 			t.Fatalf("the error holds the password: %v", err)
@@ -142,8 +143,8 @@ func TestSecretFailures(t *testing.T) {
 		start := time.Now()
 		err := l.Client().Ping(context.Background()).Err()
 		elapsed := time.Since(start)
-		if redisclient.Classify(err) != redisclient.CauseSecret || !errors.Is(err, secret.ErrTimeout) {
-			t.Fatalf("err = %v (cause %q), want a secret timeout", err, redisclient.Classify(err))
+		if fault.Classify(err) != fault.CauseSecret || !errors.Is(err, secret.ErrTimeout) {
+			t.Fatalf("err = %v (cause %q), want a secret timeout", err, fault.Classify(err))
 		}
 		if elapsed < secret.DefaultTimeout/2 || elapsed > 3*secret.DefaultTimeout {
 			t.Fatalf("failed after %v, want about %v (at most %v)", elapsed, secret.DefaultTimeout, 3*secret.DefaultTimeout)

@@ -51,6 +51,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/acmestore/storeapi/pkg/fault"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -99,6 +100,11 @@ func (e *Error) Error() string {
 	}
 	return s
 }
+
+// Cause is fault.CauseSecret whatever the kind: to a client, a password that could not
+// be read is one failure, and the kind and detail belong in the log. It lets
+// fault.Classify name the cause without knowing this package.
+func (e *Error) Cause() fault.Cause { return fault.CauseSecret }
 
 // Unwrap returns the kind and, for a timeout, the context's error.
 func (e *Error) Unwrap() []error {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/acmestore/storeapi/pkg/fault"
 	"github.com/acmestore/storeapi/pkg/internal/secrettest"
 	"github.com/acmestore/storeapi/pkg/secret"
 )
@@ -173,6 +174,18 @@ func TestServiceErrors(t *testing.T) {
 	}
 }
 
+func TestErrorNamesItsCause(t *testing.T) {
+	for _, kind := range []error{secret.ErrNotFound, secret.ErrAccessDenied, secret.ErrTimeout, secret.ErrNoPassword, secret.ErrUnavailable} {
+		t.Run(kind.Error(), func(t *testing.T) {
+			// As go-redis and redisclient return it: wrapped.
+			err := fmt.Errorf("redisclient: REDIS_PASSWORD_SECRET_ARN: %w", &secret.Error{ARN: secrettest.ARN("x"), Kind: kind})
+			if got := fault.Classify(err); got != fault.CauseSecret || !got.Fault() {
+				t.Fatalf("Classify(%v) = %q, want %q, a fault", err, got, fault.CauseSecret)
+			}
+		})
+	}
+}
+
 func TestSlowEndpointIsBounded(t *testing.T) {
 	sm := secrettest.Start(t)
 	arn := secrettest.ARN("slow")
@@ -186,6 +199,10 @@ func TestSlowEndpointIsBounded(t *testing.T) {
 	elapsed := time.Since(start)
 	if !errors.Is(err, secret.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want ErrTimeout and DeadlineExceeded", err)
+	}
+	// A slow Secrets Manager is not a slow Redis.
+	if got := fault.Classify(err); got != fault.CauseSecret {
+		t.Fatalf("Classify(%v) = %q, want %q", err, got, fault.CauseSecret)
 	}
 	if elapsed < bound/2 || elapsed > 3*bound {
 		t.Fatalf("failed after %v, want about %v (at most %v)", elapsed, bound, 3*bound)
@@ -215,6 +232,10 @@ func TestCallerDeadlineDoesNotWasteTheRead(t *testing.T) {
 	}
 	if !errors.Is(err, secret.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want ErrTimeout and DeadlineExceeded", err)
+	}
+	// A slow Secrets Manager is not a slow Redis.
+	if got := fault.Classify(err); got != fault.CauseSecret {
+		t.Fatalf("Classify(%v) = %q, want %q", err, got, fault.CauseSecret)
 	}
 	// The read went on without the caller: the next one gets its result.
 	if _, pw, err := p.Credentials(context.Background()); err != nil || pw != "w4it-pass" {

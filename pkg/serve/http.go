@@ -71,7 +71,7 @@ func (s *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	clear(w.Header())
-	writeError(w, http.StatusInternalServerError, "internal error", id)
+	writeError(w, id, errPanic)
 }
 
 // trackingWriter records whether the response has started, so a panic can still be

@@ -125,10 +125,10 @@ func TestHandlerPanic(t *testing.T) {
 	c := newClient(t)
 
 	resp, body := get(t, c, srv.URL+"/before", map[string]string{requestIDHeader: "rid-1"})
-	if resp.StatusCode != 500 || body != `{"error":"internal error","requestId":"rid-1"}` {
+	if resp.StatusCode != 500 || body != `{"error":"internal error","code":"internal","requestId":"rid-1"}`+"\n" {
 		t.Errorf("got %d %s", resp.StatusCode, body)
 	}
-	if resp.Header.Get("Content-Type") != "application/json" || resp.Header.Get("X-Cache") != "" || resp.Header.Get(requestIDHeader) != "rid-1" {
+	if resp.Header.Get("Content-Type") != "application/json; charset=utf-8" || resp.Header.Get("X-Cache") != "" || resp.Header.Get(requestIDHeader) != "rid-1" {
 		t.Errorf("headers %v: the handler's must be gone, the error's set", resp.Header)
 	}
 

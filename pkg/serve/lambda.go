@@ -170,7 +170,7 @@ func serveEvent[R any, W proxyWriter[R]](l *Lambda, ctx context.Context, in *inf
 	if reqErr != nil {
 		l.o.Logger.LogAttrs(ctx, slog.LevelWarn, "bad request event",
 			slog.String("requestId", in.requestID), slog.Any("error", reqErr))
-		writeError(w, http.StatusBadRequest, "bad request", in.requestID)
+		writeError(w, in.requestID, errBadEvent)
 	} else {
 		in.header[0] = in.requestID
 		w.Header()[requestIDHeader] = in.header[:]
@@ -178,7 +178,7 @@ func serveEvent[R any, W proxyWriter[R]](l *Lambda, ctx context.Context, in *inf
 			logPanic(ctx, l.o.Logger, in.requestID, p, stack)
 			// Whatever the handler wrote is dropped: the client gets a whole 500.
 			w = newWriter()
-			writeError(w, http.StatusInternalServerError, "internal error", in.requestID)
+			writeError(w, in.requestID, errPanic)
 		}
 	}
 	resp, err := w.GetProxyResponse()

@@ -415,10 +415,10 @@ func TestInvokePanic(t *testing.T) {
 					h := http.Header(r.MultiValueHeaders)
 					status, body, ctype, cache, rid = r.StatusCode, r.Body, h.Get("Content-Type"), h.Get("X-Cache"), h.Get(requestIDHeader)
 				}
-				if status != 500 || body != `{"error":"internal error","requestId":"aws-req-9"}` {
+				if status != 500 || body != `{"error":"internal error","code":"internal","requestId":"aws-req-9"}`+"\n" {
 					t.Errorf("got %d %s", status, body)
 				}
-				if ctype != "application/json" || cache != "" || rid != "aws-req-9" {
+				if ctype != "application/json; charset=utf-8" || cache != "" || rid != "aws-req-9" {
 					t.Errorf("headers: Content-Type %q, X-Cache %q, X-Request-Id %q", ctype, cache, rid)
 				}
 				lines := logLines(t, &logs)
@@ -577,7 +577,7 @@ func TestInvokeBadRequestEvent(t *testing.T) {
 			called := false
 			l := NewLambda(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { called = true }), Options{Logger: jsonLogger(&logs)})
 			got := invokeShape(t, l, tt.v2, []byte(tt.payload))
-			if got.status != http.StatusBadRequest || got.body != `{"error":"bad request","requestId":"r"}` {
+			if got.status != http.StatusBadRequest || got.body != `{"error":"bad request","code":"invalid_request","requestId":"r"}`+"\n" {
 				t.Errorf("got %d %s", got.status, got.body)
 			}
 			if called {

@@ -183,7 +183,7 @@ func TestLambdaProcess(t *testing.T) {
 	if a.id != "inv-1" || a.kind != "response" {
 		t.Fatalf("answer %s %s: %s", a.id, a.kind, a.body)
 	}
-	if r := decodeV2(t, a.body); r.StatusCode != 500 || r.Body != `{"error":"internal error","requestId":"inv-1"}` {
+	if r := decodeV2(t, a.body); r.StatusCode != 500 || r.Body != `{"error":"internal error","code":"internal","requestId":"inv-1"}`+"\n" {
 		t.Errorf("panic answered %d %s", r.StatusCode, r.Body)
 	}
 

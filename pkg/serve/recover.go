@@ -2,11 +2,12 @@ package serve
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+
+	"github.com/acmestore/storeapi/pkg/fault"
 )
 
 // requestIDHeader carries the request id on every response, so a client's report
@@ -32,22 +33,16 @@ func logPanic(ctx context.Context, log *slog.Logger, requestID string, p any, st
 		slog.String("stack", string(stack)))
 }
 
-type errorBody struct {
-	Error     string `json:"error"`
-	RequestID string `json:"requestId"`
-}
+// What a client sees of a panic and of an event that cannot become a request: fixed
+// messages, the details go to the log.
+var (
+	errPanic    = fault.New(fault.Internal, "internal error")
+	errBadEvent = fault.New(fault.Invalid, "bad request")
+)
 
-// writeError answers status with a JSON body that names the request id, and
-// nothing about the cause.
-func writeError(w http.ResponseWriter, status int, msg, requestID string) {
-	body, err := json.Marshal(errorBody{Error: msg, RequestID: requestID})
-	if err != nil {
-		body = []byte(`{"error":"internal error"}`)
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set(requestIDHeader, requestID)
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
+// writeError answers err with fault's error body, the one shape of every error
+// response, and the request id in its header as on every response.
+func writeError(w http.ResponseWriter, requestID string, err *fault.Error) {
+	w.Header().Set(requestIDHeader, requestID)
+	fault.Write(w, requestID, err)
 }

@@ -1,4 +1,4 @@
-package redisclient
+package fault
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/acmestore/storeapi/pkg/secret"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -78,8 +77,16 @@ func (c Cause) Fault() bool {
 	return true
 }
 
+// causer is an error that knows its own cause, such as a failed read of the Redis
+// password from AWS Secrets Manager (secret.Error).
+type causer interface {
+	error
+	Cause() Cause
+}
+
 // Classify names the cause of a go-redis error. A nil error and redis.Nil (a miss) are
-// CauseNone.
+// CauseNone; a cancelled context is CauseCanceled, whatever else the error says. An
+// error in err's chain with a method Cause() Cause names its own cause.
 func Classify(err error) Cause {
 	if err == nil || errors.Is(err, redis.Nil) {
 		return CauseNone
@@ -87,9 +94,9 @@ func Classify(err error) Cause {
 	if errors.Is(err, context.Canceled) {
 		return CauseCanceled
 	}
-	var secretErr *secret.Error
-	if errors.As(err, &secretErr) {
-		return CauseSecret
+	var c causer
+	if errors.As(err, &c) {
+		return c.Cause()
 	}
 	if errors.Is(err, redis.ErrClosed) {
 		return CauseClosed
