@@ -79,7 +79,7 @@ func directAttrs(attrs []slog.Attr) bool {
 // logger from NewLogger writes for the same record.
 func appendLine(b []byte, l *line) []byte {
 	b = append(b, `{"timestamp":"`...)
-	b = l.end.UTC().AppendFormat(b, timestampLayout)
+	b = appendTimestamp(b, l.end)
 	b = append(b, `","level":"`...)
 	b = append(b, levelName(l.level)...)
 	b = append(b, `","message":"`+requestMessage+`"`...)
