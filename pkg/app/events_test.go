@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,16 +109,16 @@ func TestEventsThroughTheLambdaEntry(t *testing.T) {
 	}
 }
 
-// lambdaEntry assembles a function as app.Run does, but returns its Lambda entry.
+// lambdaEntry assembles f from env as app.Run does under Lambda, with app's own
+// parts (app.Build through apptest, app.Handler, app.LambdaOptions with app.Codec),
+// and returns the Lambda entry that serve.Run would hand the runtime. The logger is
+// the one app.NewLogger makes under Lambda, at the configured level, writing to logs;
+// unlike app.Run, it is not made the process's default.
 func lambdaEntry(t *testing.T, env map[string]string, f app.Function, logs io.Writer) *serve.Lambda {
 	t.Helper()
 	a := apptest.Build(t, env, config.ModeLambda)
-	logger := telemetry.NewLogger(logs, slog.LevelInfo)
-	h := telemetry.Middleware(f.Handler(a), telemetry.Options{
-		Logger: logger, Function: f.Name, Stage: string(a.Config.Stage),
-		RequestID: serve.RequestID, ColdStart: serve.ColdStart,
-	})
-	return serve.NewLambda(h, serve.Options{Name: f.Name, Logger: logger})
+	logger := telemetry.NewLogger(logs, a.Config.LogLevel)
+	return serve.NewLambda(app.Handler(f, a, logger), app.LambdaOptions(f, logger))
 }
 
 func readJSON(t *testing.T, path string, v any) {

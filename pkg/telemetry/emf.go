@@ -42,7 +42,7 @@ type emfDirective struct {
 // emfSpec holds the static part of the "_aws" member of every line, encoded once per
 // Middleware: for each combination of flags, the CloudWatchMetrics array.
 type emfSpec struct {
-	directives [variants]*staticJSON
+	directives [variants][]byte
 }
 
 func newEMFSpec(namespace string) *emfSpec {
@@ -69,38 +69,37 @@ func newEMFSpec(namespace string) *emfSpec {
 			Dimensions: [][]string{{keyFunction, keyStage}},
 			Metrics:    ms,
 		}})
-		s.directives[v] = &staticJSON{b}
+		s.directives[v] = b
 	}
 	return s
 }
 
-// staticJSON is JSON encoded once and never changed, so it is safe to share. As a
-// pointer it goes into a slog.Value without an allocation, and slog's JSON handler
-// (which sends json.Marshalers through a pooled json.Encoder) writes it without one.
-type staticJSON struct{ b []byte }
+// emfValue is the "_aws" member of a line, the part of the EMF document that is not
+// at the root. As a pointer (into the Record) it goes into a slog.Value without an
+// allocation; appendLine writes it with appendJSON, a handler of another kind as a
+// json.Marshaler.
+type emfValue struct {
+	timestamp int64  // Unix milliseconds
+	directive []byte // from emfSpec, shared: never modified
+}
 
-// MarshalJSON returns the JSON. The caller must not modify it.
-func (s *staticJSON) MarshalJSON() ([]byte, error) { return s.b, nil }
+// appendJSON appends the "_aws" object.
+func (e *emfValue) appendJSON(b []byte) []byte {
+	b = append(b, `{"Timestamp":`...)
+	b = strconv.AppendInt(b, e.timestamp, 10)
+	b = append(b, `,"CloudWatchMetrics":`...)
+	b = append(b, e.directive...)
+	return append(b, '}')
+}
+
+// MarshalJSON returns the "_aws" object.
+func (e *emfValue) MarshalJSON() ([]byte, error) { return e.appendJSON(nil), nil }
 
 // MarshalText makes a text handler print the same JSON.
-func (s *staticJSON) MarshalText() ([]byte, error) { return s.b, nil }
+func (e *emfValue) MarshalText() ([]byte, error) { return e.MarshalJSON() }
 
-// millis is a duration written as a JSON number of milliseconds, to the microsecond.
-// slog's JSON handler boxes a float64 value (an allocation) to encode it; a pointer
-// to a millis in the Record costs nothing.
-type millis struct {
-	d   time.Duration
-	buf [24]byte
+// millis returns d in milliseconds, to the microsecond, and 0 for a negative d: the
+// value of a latency metric.
+func millis(d time.Duration) float64 {
+	return float64(max(d, 0).Microseconds()) / 1000
 }
-
-// MarshalJSON returns the number, valid until the next call.
-func (m *millis) MarshalJSON() ([]byte, error) { return m.appendJSON(m.buf[:0]), nil }
-
-// appendJSON appends the number to b.
-func (m *millis) appendJSON(b []byte) []byte {
-	d := max(m.d, 0)
-	return strconv.AppendFloat(b, float64(d.Microseconds())/1000, 'f', -1, 64)
-}
-
-// MarshalText makes a text handler print the same number.
-func (m *millis) MarshalText() ([]byte, error) { return m.MarshalJSON() }

@@ -110,3 +110,21 @@ func TestRequestIDOnOtherLines(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendTimestamp holds the hand-written timestamp against time's own layout.
+func TestAppendTimestamp(t *testing.T) {
+	times := []time.Time{
+		{}, time.Date(2026, 11, 25, 21, 4, 5, 123456789, time.FixedZone("CET", 3600)), time.Unix(0, 0), time.Unix(1<<40, 999999999),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2026, 3, 29, 1, 30, 0, 1e6, time.FixedZone("-0930", -9*3600-1800)),
+	}
+	for i := range 1000 {
+		times = append(times, time.Unix(0, int64(i)*7919*1e12+int64(i)*1e6+123))
+	}
+	for _, tm := range times {
+		if got, want := string(appendTimestamp(nil, tm)), tm.UTC().Format(timestampLayout); got != want {
+			t.Errorf("%v: %s, want %s", tm, got, want)
+		}
+	}
+}

@@ -31,6 +31,8 @@ const (
 type Options struct {
 	// Logger writes the request lines; use one from NewLogger so that they are in
 	// Lambda's JSON log format. The line is written whatever the logger's level.
+	// Another logger's handler gets the line's attributes as a slog.Record and
+	// writes them in its own format.
 	// default: slog.Default(), looked up at each request
 	Logger *slog.Logger
 
@@ -148,7 +150,10 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // the fixed ones (21 at most) and a few added by the handler. More spill to the heap.
 const maxAttrs = 24
 
-// write writes rec as the line of request r.
+// write writes rec as the line of request r. It is the one place that says what the
+// line holds: it gathers the attributes once, and both ways of writing them (bytes
+// encoded by appendLine, or a slog.Record for a logger of another kind) take them as
+// they are.
 func (m *middleware) write(r *http.Request, rec *Record, start time.Time, panicked bool) {
 	end := m.o.Now()
 	// After done is set no call changes rec, so the fields are read without the lock.
@@ -164,8 +169,7 @@ func (m *middleware) write(r *http.Request, rec *Record, start time.Time, panick
 		// net/http and the Lambda adapter answer 200 when the handler wrote nothing.
 		status = http.StatusOK
 	}
-	level := slog.LevelInfo
-	serverError := int64(0)
+	level, serverError := slog.LevelInfo, int64(0)
 	if status >= 500 {
 		level, serverError = slog.LevelError, 1
 	}
@@ -213,27 +217,26 @@ func (m *middleware) write(r *http.Request, rec *Record, start time.Time, panick
 			slog.Int64(metricMiss, count(rec.cache == Miss)),
 			slog.Int64(metricBypass, count(rec.cache == Bypass)))
 	}
-	rec.latency.d = end.Sub(start)
-	l := line{end: end, level: level, attrs: a, serverError: serverError, latency: &rec.latency}
+	a = append(a, slog.Float64(metricLatency, millis(end.Sub(start))))
 	if rec.redis > 0 {
 		variant |= withRedis
-		rec.redisMS.d = rec.redis
-		l.redisMS = &rec.redisMS
+		a = append(a, slog.Float64(metricRedis, millis(rec.redis)))
 	}
 	if rec.source > 0 {
 		variant |= withSource
-		rec.sourceMS.d = rec.source
-		l.sourceMS = &rec.sourceMS
+		a = append(a, slog.Float64(metricSource, millis(rec.source)))
 	}
-	l.directive = m.emf.directives[variant]
+	a = append(a, slog.Int64(metricServerError, serverError))
+	rec.aws = emfValue{timestamp: end.UnixMilli(), directive: m.emf.directives[variant]}
+	a = append(a, slog.Any(keyAWS, &rec.aws))
 
 	logger := m.o.Logger
 	if logger == nil {
 		logger = slog.Default()
 	}
-	if out := directWriter(logger); out != nil && directAttrs(rec.attrs) {
+	if out := directWriter(logger); out != nil {
 		bp := linePool.Get().(*[]byte)
-		*bp = appendLine((*bp)[:0], &l)
+		*bp = appendLine((*bp)[:0], end, level, a)
 		_, _ = out.Write(*bp)
 		if cap(*bp) <= maxPooledLine {
 			linePool.Put(bp)
@@ -241,23 +244,10 @@ func (m *middleware) write(r *http.Request, rec *Record, start time.Time, panick
 		return
 	}
 
-	// The values come from rec and m, not l, which would make the compiler put l (and
-	// the attributes' stack array) on the heap.
-	a = append(a, slog.Any(metricLatency, &rec.latency))
-	if l.redisMS != nil {
-		a = append(a, slog.Any(metricRedis, &rec.redisMS))
-	}
-	if l.sourceMS != nil {
-		a = append(a, slog.Any(metricSource, &rec.sourceMS))
-	}
-	a = append(a, slog.Int64(metricServerError, serverError))
-	rec.aws[0] = slog.Int64("Timestamp", end.UnixMilli())
-	rec.aws[1] = slog.Any("CloudWatchMetrics", m.emf.directives[variant])
-	a = append(a, slog.Attr{Key: keyAWS, Value: slog.GroupValue(rec.aws[:]...)})
-
-	// The Handler is called directly, not through Logger.LogAttrs: the line carries
-	// the metrics, so the logger's level must not drop it, and its time must be the
-	// one in "_aws".
+	// Any other logger gets the same attributes through its handler, which writes the
+	// timestamp, level and message in its own format. The Handler is called directly,
+	// not through Logger.LogAttrs: the line carries the metrics, so the logger's level
+	// must not drop it, and its time must be the one in "_aws".
 	sr := slog.NewRecord(end, level, requestMessage, 0)
 	sr.AddAttrs(a...)
 	_ = logger.Handler().Handle(r.Context(), sr)

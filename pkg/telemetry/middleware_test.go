@@ -448,9 +448,7 @@ func TestMillis(t *testing.T) {
 		3 * time.Second: "3000",
 		-time.Second:    "0",
 	} {
-		m := &millis{d: d}
-		b, _ := m.MarshalJSON()
-		if string(b) != want {
+		if b := appendJSONFloat(nil, millis(d)); string(b) != want {
 			t.Errorf("%v: %s, want %s", d, b, want)
 		}
 	}

@@ -47,11 +47,10 @@ type Record struct {
 	attrs  []slog.Attr
 
 	// The parts of the line that need memory of their own live in the Record, which
-	// is allocated anyway: the ResponseWriter given to the handler, the members of
-	// "_aws" (a group value points to them) and the millisecond values.
-	w                          responseWriter
-	aws                        [2]slog.Attr
-	latency, redisMS, sourceMS millis
+	// is allocated anyway: the ResponseWriter given to the handler and the "_aws"
+	// value.
+	w   responseWriter
+	aws emfValue
 }
 
 // discard is the Record of requests that Middleware does not serve: every method is a
