@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/acmestore/storeapi/pkg/app"
+	"github.com/acmestore/storeapi/pkg/cache"
 	"github.com/acmestore/storeapi/pkg/config"
 	"github.com/acmestore/storeapi/pkg/internal/apptest"
 	"github.com/acmestore/storeapi/pkg/internal/redistest"
@@ -33,7 +34,7 @@ func (s *countingSource) Product(ctx context.Context, id string) (product.Produc
 
 // lambdaEnv builds one getProduct execution environment on addr, as the function
 // builds itself in Lambda mode, with src as its product source.
-func lambdaEnv(tb testing.TB, addr, prefix string, src product.Source) (*serve.Lambda, func() bool) {
+func lambdaEnv(tb testing.TB, addr, prefix string, src product.Source) (*serve.Lambda, *cache.Service) {
 	tb.Helper()
 	a := apptest.Build(tb, map[string]string{
 		"REDIS_URL":        "redis://" + addr,
@@ -41,7 +42,7 @@ func lambdaEnv(tb testing.TB, addr, prefix string, src product.Source) (*serve.L
 	}, config.ModeLambda)
 	a.Source = src
 	logger := telemetry.NewLogger(io.Discard, a.Config.LogLevel)
-	return serve.NewLambda(app.Handler(app.GetProduct, a, logger), app.LambdaOptions(app.GetProduct, logger)), a.Cache.BreakerOpen
+	return serve.NewLambda(app.Handler(app.GetProduct, a, logger), app.LambdaOptions(app.GetProduct, logger)), a.Cache
 }
 
 func invokeCtx(tb testing.TB) context.Context {
@@ -52,8 +53,10 @@ func invokeCtx(tb testing.TB) context.Context {
 
 // TestStampede200Environments: 200 Lambda execution environments (each its own
 // client and Service, sharing nothing in memory) ask for one cold key at once
-// through the Lambda entry; the source, taking 60 ms, must be fetched once (plus
-// once per call that bypassed a timed-out Redis, which an overloaded machine causes).
+// through the Lambda entry; the source, taking 60 ms, must be fetched by exactly one
+// MISS (plus once per call that bypassed a timed-out Redis, which an overloaded
+// machine causes, and which must stay rare: a run where most calls bypass proves
+// nothing about the lease).
 func TestStampede200Environments(t *testing.T) {
 	if testing.Short() {
 		t.Skip("200 environments: skipped with -short")
@@ -104,18 +107,22 @@ func TestStampede200Environments(t *testing.T) {
 	// The lease allows one fetch per fill. A call whose Redis command timed out (a
 	// loaded machine with 200 clients) is served from the source as a BYPASS, by
 	// design; every other fetch would be a stampede.
-	if counts["MISS"] > 1 || src.n.Load() != counts["MISS"]+counts["BYPASS"] {
-		t.Errorf("source fetched %d times for %d MISS and %d BYPASS answers, want one MISS and no other fetch", src.n.Load(), counts["MISS"], counts["BYPASS"])
+	const maxBypass = n / 10
+	if counts["MISS"] != 1 || counts["BYPASS"] > maxBypass || src.n.Load() != counts["MISS"]+counts["BYPASS"] {
+		t.Errorf("source fetched %d times for %d MISS and %d BYPASS answers, want exactly one MISS, at most %d BYPASS and no other fetch",
+			src.n.Load(), counts["MISS"], counts["BYPASS"], maxBypass)
 	}
 	if failed.Load() != 0 {
 		t.Errorf("%d requests failed", failed.Load())
 	}
 }
 
-// TestOutageLatency: Redis stops answering (a private redis-server, paused); once the
-// breaker is open, getProduct through the Lambda entry answers from the source
-// (X-Cache BYPASS) with a p99 of at most the source's latency + 5 ms.
-func TestOutageLatency(t *testing.T) {
+// TestOutageServedWithoutRedis: Redis stops answering (a private redis-server,
+// paused); once the breaker is open, getProduct through the Lambda entry answers every
+// request from the source (200, X-Cache BYPASS) without sending Redis a command: the
+// breaker's skip counter rises for each and no command fails on the wire. The latency
+// (target p99 ≤ source + 5 ms) is logged for the README, not asserted.
+func TestOutageServedWithoutRedis(t *testing.T) {
 	if testing.Short() {
 		t.Skip("outage: skipped with -short")
 	}
@@ -125,7 +132,7 @@ func TestOutageLatency(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, breakerOpen := lambdaEnv(t, srv.Addr(), "outage:", cat)
+	l, svc := lambdaEnv(t, srv.Addr(), "outage:", cat)
 	event := readEvent(t, "getproduct.v2.json")
 	ctx := invokeCtx(t)
 	if _, err := l.Invoke(ctx, event); err != nil { // fill and dial
@@ -134,7 +141,7 @@ func TestOutageLatency(t *testing.T) {
 	srv.Pause()
 	t.Cleanup(srv.Resume)
 	var before []time.Duration
-	for i := 0; !breakerOpen(); i++ {
+	for i := 0; !svc.BreakerOpen(); i++ {
 		if i == 20 {
 			t.Fatal("the breaker did not open after 20 requests against a paused Redis")
 		}
@@ -144,6 +151,7 @@ func TestOutageLatency(t *testing.T) {
 		}
 		before = append(before, time.Since(t0))
 	}
+	atOpen := svc.Stats()
 	lat := make([]time.Duration, 0, 100)
 	for range 100 {
 		t0 := time.Now()
@@ -156,13 +164,17 @@ func TestOutageLatency(t *testing.T) {
 			t.Fatalf("not a 200 BYPASS: %.300s", out)
 		}
 	}
+	after := svc.Stats()
+	if skipped, errs := after.Skipped-atOpen.Skipped, after.Errors-atOpen.Errors; skipped < 100 || errs != 0 {
+		t.Errorf("with the breaker open, 100 requests skipped Redis %d times and %d commands failed on the wire; want ≥ 100 skips and no command sent",
+			skipped, errs)
+	}
+	if !svc.BreakerOpen() {
+		t.Error("the breaker closed while Redis was still paused")
+	}
 	slices.Sort(lat)
 	p50, p99, worst := lat[len(lat)/2], lat[len(lat)*99/100-1], lat[len(lat)-1]
 	t.Logf("paused Redis: %d requests until the breaker opened, taking %v; then p50 %v p99 %v max %v (source %v)", len(before), before, p50, p99, worst, sourceLatency)
-	// The target (p99 ≤ source + 5 ms) is a speed figure, read from this log line in
-	// a quiet run and written down in the README, not asserted: a busy machine's clock
-	// would make it flake. What is asserted is structural: the breaker opened, and every
-	// later answer was a 200 BYPASS.
 }
 
 func deletePrefix(tb testing.TB, addr, prefix string) {
