@@ -638,3 +638,160 @@ func TestRealRedisHTTPModeDedupe(t *testing.T) {
 		t.Errorf("Stats = %+v, want 1 miss and %d hits", st, callers-1)
 	}
 }
+
+// itKeysLike returns the keys of the shared server that start with prefix+key: the
+// value, and any lease, whatever its layout.
+func itKeysLike(tb testing.TB, s itShared, key string) []string {
+	tb.Helper()
+	keys, err := s.raw.Keys(context.Background(), s.prefix+key+"*").Result()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return keys
+}
+
+// TestRealRedisFenceInvalidationWins is the classic cache-aside race: a fill fetches
+// version 1, the product changes to version 2 and is invalidated while the fetch runs,
+// then the fill tries to store. The invalidation must win: the fill's own caller (who
+// asked before the change) gets version 1, nothing is stored, and a read that starts
+// after the invalidation returned gets version 2. Each way of invalidating is tried.
+func TestRealRedisFenceInvalidationWins(t *testing.T) {
+	invalidations := map[string]func(ctx context.Context, svc *cache.Service, key string) error{
+		"Del":         func(ctx context.Context, svc *cache.Service, key string) error { _, err := svc.Del(ctx, key); return err },
+		"Clear key":   func(ctx context.Context, svc *cache.Service, key string) error { _, err := svc.Clear(ctx, key); return err },
+		"Clear *":     func(ctx context.Context, svc *cache.Service, _ string) error { _, err := svc.Clear(ctx, "*"); return err },
+		"Clear fence": func(ctx context.Context, svc *cache.Service, key string) error { _, err := svc.Clear(ctx, "fence*"); return err },
+	}
+	for name, invalidate := range invalidations {
+		t.Run(name, func(t *testing.T) {
+			s := itSharedService(t, config.ModeLambda, nil)
+			ctx := itCtx(t)
+			var version atomic.Int64
+			version.Store(1)
+			fetch := func(context.Context) (string, error) { return fmt.Sprintf("v%d", version.Load()), nil }
+			fetching, proceed := make(chan struct{}), make(chan struct{})
+			filler := make(chan stCall, 1)
+			go func() {
+				v, r, err := s.svc.GetOrSet(ctx, "fence", time.Minute, func(ctx context.Context) (string, error) {
+					v, err := fetch(ctx)
+					close(fetching)
+					<-proceed
+					return v, err
+				})
+				filler <- stCall{val: v, res: r, err: err}
+			}()
+			<-fetching
+			version.Store(2)
+			if err := invalidate(ctx, s.svc, "fence"); err != nil {
+				t.Fatalf("invalidate: %v", err)
+			}
+			close(proceed)
+			c := <-filler
+			if c.err != nil || c.val != "v1" {
+				t.Fatalf("the filling caller got %q, %v; want its own fetch, v1", c.val, c.err)
+			}
+			if keys := itKeysLike(t, s, "fence"); len(keys) != 0 {
+				v, _ := itRawGet(t, s.raw, s.prefix+"fence")
+				t.Fatalf("after the invalidation the fill left %v (value %q): it stored over the invalidation", keys, v)
+			}
+			v, r, err := s.svc.GetOrSet(ctx, "fence", time.Minute, fetch)
+			if err != nil || v != "v2" || r.Outcome != cache.Miss {
+				t.Fatalf("read after the invalidation = %q, %v, %v; want a MISS of v2", v, r.Outcome, err)
+			}
+			if st := s.svc.Stats(); st.FenceLost != 1 {
+				t.Errorf("FenceLost = %d, want 1", st.FenceLost)
+			}
+		})
+	}
+}
+
+// TestRealRedisLeaseReleasedWhenCallerLeaves: under Lambda a caller whose invocation
+// ends mid-fetch must not leave its lease behind, or the next invocation for the key
+// would wait for it (up to LeaseTTL) instead of filling at once.
+func TestRealRedisLeaseReleasedWhenCallerLeaves(t *testing.T) {
+	s := itSharedService(t, config.ModeLambda, nil)
+	ctx := itCtx(t)
+	callCtx, leave := context.WithCancel(ctx)
+	_, _, err := s.svc.GetOrSet(callCtx, "left", time.Minute, func(ctx context.Context) (string, error) {
+		leave()
+		<-ctx.Done()
+		return "", ctx.Err()
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("the caller that left got %v", err)
+	}
+	if keys := itKeysLike(t, s, "left"); len(keys) != 0 {
+		t.Fatalf("keys left behind: %v", keys)
+	}
+	before := s.svc.Stats()
+	v, r, err := s.svc.GetOrSet(ctx, "left", time.Minute, func(context.Context) (string, error) { return "v", nil })
+	if err != nil || v != "v" || r.Outcome != cache.Miss || r.Waited != 0 || s.svc.Stats().LeaseWaits != before.LeaseWaits {
+		t.Fatalf("next call = %q, %+v, %v; want an immediate MISS without waiting on a lease", v, r, err)
+	}
+}
+
+// TestRealRedisDedupeHangUp is issue 9's hang-up in the HTTP mode: the caller whose
+// miss started the shared fill hangs up; every other caller still gets the value (not
+// an error, and counted as what it was), nothing but the value is left in Redis, and
+// the next call is a HIT without waiting.
+func TestRealRedisDedupeHangUp(t *testing.T) {
+	s := itSharedService(t, config.ModeHTTP, nil)
+	ctx := itCtx(t)
+	leaderCtx, hangUp := context.WithCancel(ctx)
+	fetching, release := make(chan struct{}), make(chan struct{})
+	var fetches atomic.Int64
+	// The fetch gives up when its context ends, as a real source client does.
+	fetch := func(ctx context.Context) (string, error) {
+		if fetches.Add(1) == 1 {
+			close(fetching)
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return "", ctx.Err()
+			}
+		}
+		return "v", nil
+	}
+	leader := make(chan stCall, 1)
+	go func() {
+		v, r, err := s.svc.GetOrSet(leaderCtx, "hang", time.Minute, fetch)
+		leader <- stCall{val: v, res: r, err: err}
+	}()
+	<-fetching
+	const others = 8
+	results := make(chan stCall, others)
+	for range others {
+		go func() {
+			v, r, err := s.svc.GetOrSet(ctx, "hang", time.Minute, fetch)
+			results <- stCall{val: v, res: r, err: err}
+		}()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for cache.Waiting(s.svc, "hang") != others+1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d callers attached", cache.Waiting(s.svc, "hang"))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	hangUp()
+	if c := <-leader; !errors.Is(c.err, context.Canceled) {
+		t.Fatalf("the caller that hung up got %q, %v", c.val, c.err)
+	}
+	close(release)
+	for range others {
+		c := <-results
+		if c.err != nil || c.val != "v" || c.res.Outcome != cache.Hit {
+			t.Errorf("another caller got %q, %v, %v; want the stored value as a HIT", c.val, c.res.Outcome, c.err)
+		}
+	}
+	if keys := itKeysLike(t, s, "hang"); len(keys) != 1 {
+		t.Fatalf("keys = %v, want only the value", keys)
+	}
+	if v, _ := itRawGet(t, s.raw, s.prefix+"hang"); v != "v" {
+		t.Fatalf("key holds %q, want the value", v)
+	}
+	v, r, err := s.svc.GetOrSet(ctx, "hang", time.Minute, fetch)
+	if err != nil || v != "v" || r.Outcome != cache.Hit || r.Waited != 0 || fetches.Load() != 1 {
+		t.Fatalf("next call = %q, %+v, %v (fetches %d); want an immediate HIT", v, r, err, fetches.Load())
+	}
+}
