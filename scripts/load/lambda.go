@@ -11,22 +11,23 @@ import (
 
 	"github.com/acmestore/storeapi/pkg/app"
 	"github.com/acmestore/storeapi/pkg/config"
-	"github.com/acmestore/storeapi/pkg/redisclient"
 	"github.com/acmestore/storeapi/pkg/serve"
 	"github.com/acmestore/storeapi/pkg/telemetry"
 )
 
 // lambdaDriver builds one getProduct execution environment per worker, as the
-// function builds itself in Lambda mode, and the v2 event of each product id.
-func lambdaDriver(cfg config.Config, ids []string, template []byte, c int) (func(context.Context, int, string) (outcome, error), error) {
+// function builds itself in Lambda mode (each an App of its own), and the v2 event of
+// each product id. Call closeAll when the run is over: it closes every environment's
+// App, as the runtime's SIGTERM would.
+func lambdaDriver(cfg config.Config, ids []string, template []byte, c int) (do func(context.Context, int, string) (outcome, error), closeAll func(), err error) {
 	events := make(map[string][]byte, len(ids))
 	var ev map[string]any
 	if err := json.Unmarshal(template, &ev); err != nil {
-		return nil, fmt.Errorf("event: %w", err)
+		return nil, nil, fmt.Errorf("event: %w", err)
 	}
 	oldID, _ := ev["pathParameters"].(map[string]any)["id"].(string)
 	if oldID == "" {
-		return nil, errors.New("event: no pathParameters.id")
+		return nil, nil, errors.New("event: no pathParameters.id")
 	}
 	for _, id := range ids {
 		// The template's id appears in rawPath, requestContext.http.path,
@@ -34,20 +35,24 @@ func lambdaDriver(cfg config.Config, ids []string, template []byte, c int) (func
 		events[id] = bytes.ReplaceAll(template, []byte(oldID), []byte(id))
 	}
 	logger := telemetry.NewLogger(io.Discard, cfg.LogLevel)
-	opts, err := redisclient.Options(cfg.Redis)
-	if err != nil {
-		return nil, err
-	}
 	envs := make([]*serve.Lambda, c)
-	for i := range envs {
-		a, err := app.Build(cfg, redisclient.NewLazy(opts))
-		if err != nil {
-			return nil, err
+	apps := make([]*app.App, 0, c)
+	closeAll = func() {
+		for _, a := range apps {
+			_ = a.Close()
 		}
-		envs[i] = serve.NewLambda(app.Handler(app.GetProduct, a, logger), app.LambdaOptions(app.GetProduct, logger))
+	}
+	for i := range envs {
+		a, err := app.New(cfg)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		apps = append(apps, a)
+		envs[i] = serve.NewLambda(app.Handler(app.GetProduct, a.API, logger), app.LambdaOptions(app.GetProduct, logger))
 	}
 	hit, miss, byp := []byte(`"X-Cache":"HIT"`), []byte(`"X-Cache":"MISS"`), []byte(`"X-Cache":"BYPASS"`)
-	return func(ctx context.Context, w int, id string) (outcome, error) {
+	do = func(ctx context.Context, w int, id string) (outcome, error) {
 		// The runtime's context: the invocation's own deadline (a 30 s function
 		// timeout), not the run's, so the run's end does not turn into 504s.
 		ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -68,5 +73,6 @@ func lambdaDriver(cfg config.Config, ids []string, template []byte, c int) (func
 			return outBypass, nil
 		}
 		return outOther, nil
-	}, nil
+	}
+	return do, closeAll, nil
 }

@@ -43,7 +43,6 @@ import (
 
 	"github.com/acmestore/storeapi/pkg/api"
 	"github.com/acmestore/storeapi/pkg/app"
-	"github.com/acmestore/storeapi/pkg/cache"
 	"github.com/acmestore/storeapi/pkg/config"
 	"github.com/acmestore/storeapi/pkg/product"
 	"github.com/acmestore/storeapi/pkg/redisclient"
@@ -148,7 +147,9 @@ func run(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// The tool's own client: warming, making misses, cleaning up, the baseline.
+	// The tool's own client, for warming, making misses, cleaning up and the
+	// baseline: plain go-redis on the same options, outside any App, so that its
+	// commands count in no App's figures or breaker.
 	ctl := redis.NewUniversalClient(opts)
 	defer ctl.Close()
 	cat, err := product.NewCatalog(0)
@@ -175,10 +176,11 @@ func run(args []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		do, err := lambdaDriver(cfg, ids, ev, f.c)
+		do, closeEnvs, err := lambdaDriver(cfg, ids, ev, f.c)
 		if err != nil {
 			return err
 		}
+		defer closeEnvs()
 		r, err := drive(ctx, f, "lambda", ids, ctl, fullKey, do)
 		if err != nil {
 			return err
@@ -231,9 +233,12 @@ func run(args []string, out io.Writer) error {
 			results = append(results, merge(br))
 		}
 	case "redis":
-		lazy := redisclient.NewLazy(opts)
-		defer lazy.Close()
-		svc := cache.New(lazy, app.CacheOptions(cfg))
+		a, err := app.New(cfg)
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		svc := a.API.Cache
 		do := redisDriver(svc, cat, f.writeRatio)
 		f.hitRatio = 1 // misses are not made in this mode
 		r, err := drive(ctx, f, "redis", ids, ctl, func(id string) string { return svc.Key("load:" + id) }, do)
