@@ -262,17 +262,6 @@ func newSource(cfg config.Config) (product.Source, error) {
 	return c, nil
 }
 
-// Build assembles the API from cfg on the client holder l. It does no I/O.
-//
-// Deprecated: use New, which also owns and closes the client.
-func Build(cfg config.Config, l *redisclient.Lazy) (*api.API, error) {
-	a, err := New(cfg, WithClient(l))
-	if err != nil {
-		return nil, err
-	}
-	return a.API, nil
-}
-
 // Close writes the application figures still pending (see package tally) and closes
 // the Redis client. The write goes through the cache, so it takes at most the
 // operation timeout, and none at all while the breaker is open or nothing is
