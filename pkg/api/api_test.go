@@ -13,15 +13,14 @@ import (
 
 	"github.com/acmestore/storeapi/pkg/api"
 	"github.com/acmestore/storeapi/pkg/app"
-	"github.com/acmestore/storeapi/pkg/cache"
 	"github.com/acmestore/storeapi/pkg/config"
+	"github.com/acmestore/storeapi/pkg/internal/apptest"
 	"github.com/acmestore/storeapi/pkg/product"
-	"github.com/acmestore/storeapi/pkg/redisclient"
-	"github.com/acmestore/storeapi/pkg/tally"
 	"github.com/alicebob/miniredis/v2"
 )
 
-// fixture is an API on a fresh miniredis with the sample catalog.
+// fixture is the API as app.New assembles it, on a fresh miniredis with the sample
+// catalog.
 type fixture struct {
 	api *api.API
 	mr  *miniredis.Miniredis
@@ -35,22 +34,8 @@ func newFixture(tb testing.TB, env map[string]string, mode config.Mode) *fixture
 	for k, v := range env {
 		e[k] = v
 	}
-	cfg, err := config.Parse(e, mode)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	opts, err := redisclient.Options(cfg.Redis)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	lazy := redisclient.NewLazy(opts)
-	tb.Cleanup(func() { _ = lazy.Close() })
-	cat, err := product.NewCatalog(0)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	svc := cache.New(lazy, app.CacheOptions(cfg))
-	a := &api.API{Config: cfg, Cache: svc, Redis: lazy, Source: cat, Tally: tally.New(svc, api.TallyKey, 1, time.Hour), Version: "test"}
+	// A tally batch of 1: health shows each request's outcome at once.
+	a := apptest.Build(tb, e, mode, app.WithTallyBatch(1, time.Hour))
 	return &fixture{api: a, mr: mr, h: a.All()}
 }
 

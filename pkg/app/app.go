@@ -1,6 +1,9 @@
-// Package app assembles a function from its parts — configuration, logger, the shared
-// Redis client, the cache, the product source and the handler — and starts the runtime.
-// It keeps the functions' mains to one line of wiring each.
+// Package app assembles the store API from its configuration and starts the runtime.
+// New is the one constructor: from a config.Config it builds the lazy Redis client,
+// the cache, the product source, the tally and the handlers, as an App that Close
+// shuts down. Run, a function's whole main, builds the App on the process-wide client
+// and serves it; the local run, the load tool, the benchmarks and the tests build
+// theirs with New too.
 package app
 
 import (
@@ -72,15 +75,15 @@ func Run(f Function) error {
 	}
 	logger, flush := NewLogger(os.Stdout, cfg)
 	defer func() { _ = flush() }()
-	lazy, err := redisclient.Shared(cfg.Redis)
+	shared, err := redisclient.Shared(cfg.Redis)
 	if err != nil {
 		return err
 	}
-	a, err := Build(cfg, lazy)
+	a, err := New(cfg, WithClient(shared))
 	if err != nil {
 		return err
 	}
-	return Serve(context.Background(), f, a, lazy, logger, ":"+strconv.Itoa(cfg.HTTP.Port))
+	return Serve(context.Background(), f, a, logger, ":"+strconv.Itoa(cfg.HTTP.Port))
 }
 
 // NewLogger returns the process's logger and makes it slog's default, so the log
@@ -99,27 +102,18 @@ func NewLogger(w io.Writer, cfg config.Config) (logger *slog.Logger, flush func(
 	return logger, flush
 }
 
-// Closer is the client holder Serve closes at shutdown.
-type Closer interface {
-	Close() error
-}
-
-// Serve runs f's handler, wrapped in the per-request log line, with the runtime
-// adapter; at shutdown it writes the pending application figures and closes the
-// client.
-func Serve(ctx context.Context, f Function, a *api.API, client Closer, logger *slog.Logger, addr string) error {
+// Serve runs f's handler on a's API, wrapped in the per-request log line, with the
+// runtime adapter; at shutdown it closes a (see App.Close), within the time the
+// runtime allows.
+func Serve(ctx context.Context, f Function, a *App, logger *slog.Logger, addr string) error {
 	o := LambdaOptions(f, logger)
 	o.Addr = addr
 	o.OnShutdown = func(ctx context.Context) error {
-		var errs []error
-		if a.Tally != nil {
-			errs = append(errs, a.Tally.Flush(ctx))
-		}
-		errs = append(errs, client.Close())
+		err := a.close(ctx)
 		logger.LogAttrs(ctx, slog.LevelInfo, "redis client closed", slog.String("function", f.Name))
-		return errors.Join(errs...)
+		return err
 	}
-	return serve.Run(ctx, Handler(f, a, logger), o)
+	return serve.Run(ctx, Handler(f, a.API, logger), o)
 }
 
 // LambdaOptions returns the runtime adapter's options that Serve uses for f, without
@@ -160,36 +154,129 @@ func CacheOptions(c config.Config) cache.Options {
 	}
 }
 
-// Build assembles the API from cfg on a client holder. It does no I/O.
-func Build(cfg config.Config, conn cache.Conn) (*api.API, error) {
-	var src product.Source
+// App is the store API assembled from one configuration: the API (handlers, cache,
+// product source, tally) and the Redis client holder it runs on, which the App owns.
+// Every program builds it with New: the functions (through Run), the local run, the
+// load tool, the benchmarks and the tests.
+type App struct {
+	// API is the functions' shared parts; each of its methods is one function's
+	// handler (see Function).
+	API *api.API
+	// Client is the lazy client holder under API.Cache and API.Redis.
+	Client *redisclient.Lazy
+}
+
+// Option changes how New assembles an App.
+type Option func(*settings)
+
+type settings struct {
+	client      *redisclient.Lazy
+	source      product.Source
+	tallyBatch  int
+	tallyEvery  time.Duration
+	tallyPreset bool
+}
+
+// WithClient makes the App use l instead of a holder of its own built from the
+// configuration. Run passes the process-wide holder (redisclient.Shared). The App
+// still closes l in Close.
+func WithClient(l *redisclient.Lazy) Option {
+	return func(s *settings) { s.client = l }
+}
+
+// WithSource makes the App read products from src instead of the source the
+// configuration names (PRODUCT_SOURCE_URL, else the embedded catalog): tests use it
+// to count or slow the fetches.
+func WithSource(src product.Source) Option {
+	return func(s *settings) { s.source = src }
+}
+
+// WithTallyBatch makes the App write its figures to Redis every batch outcomes or
+// every interval, whichever comes first, instead of the mode's default (20 or 10 s
+// under Lambda, 200 or 5 s in the HTTP mode). Tests use a batch of 1, so health
+// shows each request's outcome at once.
+func WithTallyBatch(batch int, every time.Duration) Option {
+	return func(s *settings) { s.tallyBatch, s.tallyEvery, s.tallyPreset = batch, every, true }
+}
+
+// New assembles the App from cfg. It does no network I/O: the client is built on
+// first use and dials on its first command. It fails when cfg names a Redis it cannot
+// make options for (a bad CA file, a database in cluster mode) or a product source it
+// cannot use.
+func New(cfg config.Config, opts ...Option) (*App, error) {
+	var s settings
+	for _, o := range opts {
+		o(&s)
+	}
+	if s.client == nil {
+		o, err := redisclient.Options(cfg.Redis)
+		if err != nil {
+			return nil, err
+		}
+		s.client = redisclient.NewLazy(o)
+	}
+	if s.source == nil {
+		src, err := newSource(cfg)
+		if err != nil {
+			return nil, err
+		}
+		s.source = src
+	}
+	if !s.tallyPreset {
+		// Lambda environments write their figures every 20 requests or 10 s (and at
+		// shutdown); a long-lived server every 200 requests or 5 s.
+		s.tallyBatch, s.tallyEvery = 20, 10*time.Second
+		if cfg.Mode == config.ModeHTTP {
+			s.tallyBatch, s.tallyEvery = 200, 5*time.Second
+		}
+	}
+	svc := cache.New(s.client, CacheOptions(cfg))
+	return &App{
+		API: &api.API{
+			RequestID: serve.RequestID,
+			Config:    cfg,
+			Cache:     svc,
+			Redis:     s.client,
+			Source:    s.source,
+			Tally:     tally.New(svc, api.TallyKey, s.tallyBatch, s.tallyEvery),
+			Version:   Version(),
+		},
+		Client: s.client,
+	}, nil
+}
+
+// newSource returns the product source cfg names: the HTTP source at
+// PRODUCT_SOURCE_URL, else the embedded catalog.
+func newSource(cfg config.Config) (product.Source, error) {
 	if cfg.Source.BaseURL != "" {
 		s, err := product.NewHTTPSource(cfg.Source.BaseURL, cfg.Source.Timeout, nil)
 		if err != nil {
 			return nil, fmt.Errorf("PRODUCT_SOURCE_URL: %w", err)
 		}
-		src = s
-	} else {
-		c, err := product.NewCatalog(cfg.Source.Latency)
-		if err != nil {
-			return nil, err
-		}
-		src = c
+		return s, nil
 	}
-	svc := cache.New(conn, CacheOptions(cfg))
-	// Lambda environments write their figures every 20 requests or 10 s (and at
-	// shutdown); a long-lived server every 200 requests or 5 s.
-	batch, every := 20, 10*time.Second
-	if cfg.Mode == config.ModeHTTP {
-		batch, every = 200, 5*time.Second
+	c, err := product.NewCatalog(cfg.Source.Latency)
+	if err != nil {
+		return nil, err
 	}
-	return &api.API{
-		RequestID: serve.RequestID,
-		Config:    cfg,
-		Cache:     svc,
-		Redis:     conn,
-		Source:    src,
-		Tally:     tally.New(svc, api.TallyKey, batch, every),
-		Version:   Version(),
-	}, nil
+	return c, nil
+}
+
+// Close writes the application figures still pending (see package tally) and closes
+// the Redis client. The write goes through the cache, so it takes at most the
+// operation timeout, and none at all while the breaker is open or nothing is
+// pending; counts it could not write are lost. Call Close once the App has stopped
+// serving; Serve calls it at shutdown.
+func (a *App) Close() error {
+	return a.close(context.Background())
+}
+
+// close is Close within ctx, the time the runtime allows for shutdown.
+func (a *App) close(ctx context.Context) error {
+	var errs []error
+	if a.API.Tally != nil {
+		errs = append(errs, a.API.Tally.Flush(ctx))
+	}
+	errs = append(errs, a.Client.Close())
+	return errors.Join(errs...)
 }

@@ -110,7 +110,7 @@ func TestEventsThroughTheLambdaEntry(t *testing.T) {
 }
 
 // lambdaEntry assembles f from env as app.Run does under Lambda, with app's own
-// parts (app.Build through apptest, app.Handler, app.LambdaOptions with app.Codec),
+// parts (app.New through apptest, app.Handler, app.LambdaOptions with app.Codec),
 // and returns the Lambda entry that serve.Run would hand the runtime. The logger is
 // the one app.NewLogger makes under Lambda, at the configured level, writing to logs;
 // unlike app.Run, it is not made the process's default.

@@ -38,18 +38,16 @@ func itConfig(tb testing.TB, addr, prefix string, mode config.Mode, extra map[st
 	return cfg
 }
 
-// itService builds a Service exactly as production does: options from the config, a
-// lazy client holder, and cache options from the config. Both are closed when the test
-// ends.
+// itService builds a Service exactly as production does: the App that app.New makes
+// of cfg, closed when the test ends. It returns the App's cache and client holder.
 func itService(tb testing.TB, cfg config.Config) (*cache.Service, *redisclient.Lazy) {
 	tb.Helper()
-	opts, err := redisclient.Options(cfg.Redis)
+	a, err := app.New(cfg)
 	if err != nil {
-		tb.Fatalf("redisclient.Options: %v", err)
+		tb.Fatalf("app.New: %v", err)
 	}
-	lazy := redisclient.NewLazy(opts)
-	tb.Cleanup(func() { _ = lazy.Close() })
-	return cache.New(lazy, app.CacheOptions(cfg)), lazy
+	tb.Cleanup(func() { _ = a.Close() })
+	return a.API.Cache, a.Client
 }
 
 // itRaw returns a plain go-redis client for evidence (PTTL, EXISTS, raw GET), separate

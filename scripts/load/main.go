@@ -27,38 +27,25 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"math"
-	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"os/signal"
-	"slices"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/acmestore/storeapi/pkg/api"
 	"github.com/acmestore/storeapi/pkg/app"
-	"github.com/acmestore/storeapi/pkg/cache"
 	"github.com/acmestore/storeapi/pkg/config"
 	"github.com/acmestore/storeapi/pkg/product"
 	"github.com/acmestore/storeapi/pkg/redisclient"
-	"github.com/acmestore/storeapi/pkg/serve"
-	"github.com/acmestore/storeapi/pkg/telemetry"
 	"github.com/caarlos0/env/v10"
 	"github.com/redis/go-redis/v9"
 )
@@ -160,7 +147,9 @@ func run(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// The tool's own client: warming, making misses, cleaning up, the baseline.
+	// The tool's own client, for warming, making misses, cleaning up and the
+	// baseline: plain go-redis on the same options, outside any App, so that its
+	// commands count in no App's figures or breaker.
 	ctl := redis.NewUniversalClient(opts)
 	defer ctl.Close()
 	cat, err := product.NewCatalog(0)
@@ -187,10 +176,11 @@ func run(args []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		do, err := lambdaDriver(cfg, ids, ev, f.c)
+		do, closeEnvs, err := lambdaDriver(cfg, ids, ev, f.c)
 		if err != nil {
 			return err
 		}
+		defer closeEnvs()
 		r, err := drive(ctx, f, "lambda", ids, ctl, fullKey, do)
 		if err != nil {
 			return err
@@ -243,9 +233,12 @@ func run(args []string, out io.Writer) error {
 			results = append(results, merge(br))
 		}
 	case "redis":
-		lazy := redisclient.NewLazy(opts)
-		defer lazy.Close()
-		svc := cache.New(lazy, app.CacheOptions(cfg))
+		a, err := app.New(cfg)
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		svc := a.API.Cache
 		do := redisDriver(svc, cat, f.writeRatio)
 		f.hitRatio = 1 // misses are not made in this mode
 		r, err := drive(ctx, f, "redis", ids, ctl, func(id string) string { return svc.Key("load:" + id) }, do)
@@ -258,397 +251,6 @@ func run(args []string, out io.Writer) error {
 	}
 	report(out, f, results)
 	return nil
-}
-
-// outcome is what one request got.
-type outcome int
-
-const (
-	outHit outcome = iota
-	outMiss
-	outBypass
-	outOther // answered, without an X-Cache
-	outSet   // redis mode: a SET
-)
-
-// result is one run's figures.
-type result struct {
-	Name        string  `json:"name"`
-	Concurrency int     `json:"concurrency"`
-	Requests    int64   `json:"requests"`
-	Seconds     float64 `json:"seconds"`
-	OpsPerSec   float64 `json:"opsPerSec"`
-	P50us       float64 `json:"p50Us"`
-	P95us       float64 `json:"p95Us"`
-	P99us       float64 `json:"p99Us"`
-	MaxUs       float64 `json:"maxUs"`
-	Hits        int64   `json:"hits"`
-	Misses      int64   `json:"misses"`
-	Bypass      int64   `json:"bypass"`
-	Other       int64   `json:"other"`
-	Sets        int64   `json:"sets,omitempty"`
-	Errors      int64   `json:"errors"`
-	FirstError  string  `json:"firstError,omitempty"`
-
-	lat []time.Duration
-}
-
-// drive warms the keys, then runs f.c workers calling do until -n or -d.
-func drive(ctx context.Context, f flags, name string, ids []string, ctl redis.UniversalClient, fullKey func(string) string, do func(context.Context, int, string) (outcome, error)) (result, error) {
-	// Warm every key through the path itself (a miss fills it).
-	for _, id := range ids {
-		if _, err := do(ctx, 0, id); err != nil {
-			return result{}, fmt.Errorf("%s: warming %s: %w", name, id, err)
-		}
-	}
-	var (
-		issued, done                            atomic.Int64
-		hits, misses, bypass, other, sets, errs atomic.Int64
-		firstErr                                atomic.Value
-		mu                                      sync.Mutex
-		lat                                     []time.Duration
-	)
-	ctx, cancel := context.WithTimeout(ctx, f.d)
-	defer cancel()
-	start := time.Now()
-	progressDone := make(chan struct{})
-	go func() {
-		defer close(progressDone)
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				el := time.Since(start).Seconds()
-				fmt.Fprintf(os.Stderr, "\r%-10s %5.0fs %9d req %9.0f req/s  hit %d miss %d bypass %d err %d   ",
-					name, el, done.Load(), float64(done.Load())/el, hits.Load(), misses.Load(), bypass.Load(), errs.Load())
-			}
-		}
-	}()
-	var wg sync.WaitGroup
-	for w := range f.c {
-		wg.Go(func() {
-			rng := mrand.New(mrand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
-			var zipf *mrand.Zipf
-			if f.keys == "zipf" {
-				zipf = mrand.NewZipf(rng, f.zipfS, 1, uint64(len(ids)-1))
-			}
-			mine := make([]time.Duration, 0, 4096)
-			for ctx.Err() == nil {
-				if f.n > 0 && issued.Add(1) > f.n {
-					break
-				}
-				var id string
-				if zipf != nil {
-					id = ids[zipf.Uint64()]
-				} else {
-					id = ids[rng.IntN(len(ids))]
-				}
-				if f.hitRatio < 1 && rng.Float64() >= f.hitRatio {
-					_ = ctl.Del(context.Background(), fullKey(id)).Err()
-				}
-				t0 := time.Now()
-				o, err := do(ctx, w, id)
-				d := time.Since(t0)
-				if err != nil {
-					if ctx.Err() != nil {
-						break // the run ended during the request
-					}
-					errs.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-				} else {
-					switch o {
-					case outHit:
-						hits.Add(1)
-					case outMiss:
-						misses.Add(1)
-					case outBypass:
-						bypass.Add(1)
-					case outSet:
-						sets.Add(1)
-					default:
-						other.Add(1)
-					}
-				}
-				done.Add(1)
-				mine = append(mine, d)
-			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	cancel()
-	<-progressDone
-	fmt.Fprintln(os.Stderr)
-	r := result{
-		Name: name, Concurrency: f.c, Requests: int64(len(lat)), Seconds: elapsed.Seconds(),
-		Hits: hits.Load(), Misses: misses.Load(), Bypass: bypass.Load(), Other: other.Load(), Sets: sets.Load(), Errors: errs.Load(),
-		lat: lat,
-	}
-	if s, ok := firstErr.Load().(string); ok {
-		r.FirstError = s
-	}
-	r.finish()
-	return r, nil
-}
-
-func (r *result) finish() {
-	slices.Sort(r.lat)
-	r.Requests = int64(len(r.lat))
-	if r.Seconds > 0 {
-		r.OpsPerSec = float64(r.Requests) / r.Seconds
-	}
-	q := func(p float64) float64 {
-		if len(r.lat) == 0 {
-			return 0
-		}
-		i := int(math.Ceil(p*float64(len(r.lat)))) - 1
-		return float64(r.lat[max(i, 0)].Nanoseconds()) / 1e3
-	}
-	r.P50us, r.P95us, r.P99us, r.MaxUs = q(0.50), q(0.95), q(0.99), q(1)
-}
-
-// merge adds up the rounds of one target.
-func merge(rs []result) result {
-	if len(rs) == 1 {
-		return rs[0]
-	}
-	m := result{Name: rs[0].Name, Concurrency: rs[0].Concurrency}
-	for _, r := range rs {
-		m.Seconds += r.Seconds
-		m.Hits += r.Hits
-		m.Misses += r.Misses
-		m.Bypass += r.Bypass
-		m.Other += r.Other
-		m.Sets += r.Sets
-		m.Errors += r.Errors
-		if m.FirstError == "" {
-			m.FirstError = r.FirstError
-		}
-		m.lat = append(m.lat, r.lat...)
-	}
-	m.finish()
-	return m
-}
-
-func report(w io.Writer, f flags, rs []result) {
-	if f.jsonOut {
-		out := map[string]any{"mode": f.mode, "keys": f.keys, "hitRatioTarget": f.hitRatio, "results": rs}
-		if len(rs) == 2 && rs[1].OpsPerSec > 0 {
-			out["targetVsBaseline"] = rs[0].OpsPerSec / rs[1].OpsPerSec
-		}
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(out)
-		return
-	}
-	for _, r := range rs {
-		fmt.Fprintf(w, "%s: c=%d %d requests in %.1fs = %.0f req/s\n", r.Name, r.Concurrency, r.Requests, r.Seconds, r.OpsPerSec)
-		fmt.Fprintf(w, "  latency p50 %.0fµs p95 %.0fµs p99 %.0fµs max %.0fµs\n", r.P50us, r.P95us, r.P99us, r.MaxUs)
-		fmt.Fprintf(w, "  hit %d miss %d bypass %d other %d sets %d errors %d", r.Hits, r.Misses, r.Bypass, r.Other, r.Sets, r.Errors)
-		if r.FirstError != "" {
-			fmt.Fprintf(w, " (first: %s)", r.FirstError)
-		}
-		fmt.Fprintln(w)
-	}
-	if len(rs) == 2 && rs[1].OpsPerSec > 0 {
-		fmt.Fprintf(w, "target/baseline throughput: %.2f\n", rs[0].OpsPerSec/rs[1].OpsPerSec)
-	}
-}
-
-// lambdaDriver builds one getProduct execution environment per worker, as the
-// function builds itself in Lambda mode, and the v2 event of each product id.
-func lambdaDriver(cfg config.Config, ids []string, template []byte, c int) (func(context.Context, int, string) (outcome, error), error) {
-	events := make(map[string][]byte, len(ids))
-	var ev map[string]any
-	if err := json.Unmarshal(template, &ev); err != nil {
-		return nil, fmt.Errorf("event: %w", err)
-	}
-	oldID, _ := ev["pathParameters"].(map[string]any)["id"].(string)
-	if oldID == "" {
-		return nil, errors.New("event: no pathParameters.id")
-	}
-	for _, id := range ids {
-		// The template's id appears in rawPath, requestContext.http.path,
-		// pathParameters and the referer header: replace it everywhere.
-		events[id] = bytes.ReplaceAll(template, []byte(oldID), []byte(id))
-	}
-	logger := telemetry.NewLogger(io.Discard, cfg.LogLevel)
-	opts, err := redisclient.Options(cfg.Redis)
-	if err != nil {
-		return nil, err
-	}
-	envs := make([]*serve.Lambda, c)
-	for i := range envs {
-		a, err := app.Build(cfg, redisclient.NewLazy(opts))
-		if err != nil {
-			return nil, err
-		}
-		envs[i] = serve.NewLambda(app.Handler(app.GetProduct, a, logger), app.LambdaOptions(app.GetProduct, logger))
-	}
-	hit, miss, byp := []byte(`"X-Cache":"HIT"`), []byte(`"X-Cache":"MISS"`), []byte(`"X-Cache":"BYPASS"`)
-	return func(ctx context.Context, w int, id string) (outcome, error) {
-		// The runtime's context: the invocation's own deadline (a 30 s function
-		// timeout), not the run's, so the run's end does not turn into 504s.
-		ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		out, err := envs[w].Invoke(ictx, events[id])
-		if err != nil {
-			return outOther, err
-		}
-		if !bytes.Contains(out, []byte(`"statusCode":200`)) {
-			return outOther, fmt.Errorf("response %.200s", out)
-		}
-		switch {
-		case bytes.Contains(out, hit):
-			return outHit, nil
-		case bytes.Contains(out, miss):
-			return outMiss, nil
-		case bytes.Contains(out, byp):
-			return outBypass, nil
-		}
-		return outOther, nil
-	}, nil
-}
-
-func httpDriver(c *http.Client, base *url.URL) func(context.Context, int, string) (outcome, error) {
-	prefix := strings.TrimSuffix(base.String(), "/") + "/products/"
-	return func(ctx context.Context, _ int, id string) (outcome, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, prefix+id, nil)
-		if err != nil {
-			return outOther, err
-		}
-		resp, err := c.Do(req)
-		if err != nil {
-			return outOther, err
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return outOther, fmt.Errorf("status %d", resp.StatusCode)
-		}
-		switch resp.Header.Get("X-Cache") {
-		case "HIT":
-			return outHit, nil
-		case "MISS":
-			return outMiss, nil
-		case "BYPASS":
-			return outBypass, nil
-		}
-		return outOther, nil
-	}
-}
-
-// serveBaseline is the baseline process: it serves GET /products/{id} on a loopback
-// port with one raw go-redis GET of the bytes the local server stored (the floor an
-// HTTP server on this Redis can reach), prints the address to out, and returns when
-// standard input closes (the parent is done or gone).
-func serveBaseline(rdb redis.UniversalClient, fullKey func(string) string, out io.Writer) error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /products/{id}", func(w http.ResponseWriter, r *http.Request) {
-		b, err := rdb.Get(r.Context(), fullKey(r.PathValue("id"))).Bytes()
-		if err != nil {
-			http.Error(w, "miss", http.StatusNotFound)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("X-Cache", "HIT")
-		_, _ = w.Write(b)
-	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
-	if _, err := fmt.Fprintln(out, ln.Addr()); err != nil {
-		return err
-	}
-	_, _ = io.Copy(io.Discard, os.Stdin)
-	return nil
-}
-
-// spawnBaseline starts this program again as the baseline server, with environ (the
-// same Redis and key prefix), and returns its address and a function that stops it.
-func spawnBaseline(environ map[string]string) (string, func(), error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return "", nil, err
-	}
-	cmd := exec.Command(exe, "-serve-baseline")
-	for k, v := range environ {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return "", nil, err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return "", nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return "", nil, err
-	}
-	stop := func() {
-		_ = stdin.Close()
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	}
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	addr := strings.TrimSpace(line)
-	if err != nil || addr == "" {
-		stop()
-		return "", nil, fmt.Errorf("the baseline process did not say its address: %v", err)
-	}
-	return addr, stop, nil
-}
-
-// redisDriver is the spec's basic load: SETs (a fraction writeRatio) and GETs of the
-// catalog's product bytes through cache.Service.
-func redisDriver(svc *cache.Service, cat *product.Catalog, writeRatio float64) func(context.Context, int, string) (outcome, error) {
-	values := map[string]string{}
-	for _, id := range cat.IDs() {
-		p, err := cat.Product(context.Background(), id)
-		if err != nil {
-			continue
-		}
-		b, _ := json.Marshal(p)
-		values[id] = string(b)
-	}
-	var n atomic.Uint64
-	every := uint64(0)
-	if writeRatio > 0 {
-		every = uint64(math.Round(1 / writeRatio))
-	}
-	warmed := sync.Map{}
-	return func(ctx context.Context, _ int, id string) (outcome, error) {
-		_, seen := warmed.LoadOrStore(id, true)
-		if !seen || (every > 0 && n.Add(1)%every == 0) {
-			return outSet, svc.SetWithExpiry(ctx, "load:"+id, values[id], time.Hour)
-		}
-		_, err := svc.Get(ctx, "load:"+id)
-		switch {
-		case errors.Is(err, cache.ErrMiss):
-			return outMiss, nil
-		case err != nil:
-			return outOther, err
-		}
-		return outHit, nil
-	}
 }
 
 func loopbackURL(s string) (*url.URL, error) {

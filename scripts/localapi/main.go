@@ -23,7 +23,6 @@ import (
 
 	"github.com/acmestore/storeapi/pkg/app"
 	"github.com/acmestore/storeapi/pkg/config"
-	"github.com/acmestore/storeapi/pkg/redisclient"
 	"github.com/alicebob/miniredis/v2"
 	"github.com/caarlos0/env/v10"
 )
@@ -63,17 +62,12 @@ func run(args []string) error {
 		defer mr.Close()
 		cfg.Redis.URL = config.Secret("redis://" + mr.Addr())
 	}
-	opts, err := redisclient.Options(cfg.Redis)
+	a, err := app.New(cfg)
 	if err != nil {
 		return err
 	}
-	lazy := redisclient.NewLazy(opts)
-	a, err := app.Build(cfg, lazy)
-	if err != nil {
-		return err
-	}
-	a.Embedded = mr != nil
-	a.OpenClear = true
+	a.API.Embedded = mr != nil
+	a.API.OpenClear = true
 	redisDesc := cfg.Redis.Redacted()
 	if mr != nil {
 		redisDesc = "embedded in-memory Redis (miniredis, data lost on exit; set REDIS_URL to use a real one)"
@@ -87,7 +81,7 @@ func run(args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return app.Serve(ctx, app.All, a, lazy, logger, ":"+strconv.Itoa(*port))
+	return app.Serve(ctx, app.All, a, logger, ":"+strconv.Itoa(*port))
 }
 
 func envPort() int {

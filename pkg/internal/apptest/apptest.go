@@ -7,26 +7,25 @@ import (
 	"github.com/acmestore/storeapi/pkg/api"
 	"github.com/acmestore/storeapi/pkg/app"
 	"github.com/acmestore/storeapi/pkg/config"
-	"github.com/acmestore/storeapi/pkg/redisclient"
 )
 
-// Build parses environ for mode and returns the API that app.Build makes of it, on a
-// lazy client of its own that is closed when the test ends. Any error fails the test.
-func Build(tb testing.TB, environ map[string]string, mode config.Mode) *api.API {
+// Build parses environ for mode and returns the API of the App that app.New makes of
+// it with opts, on a client of its own that is closed when the test ends. Any error
+// fails the test.
+//
+// The end closes only the client, not the whole App: App.Close would also write the
+// test's pending figures to Redis, and the test's own cleanup, which runs first
+// (cleanups run last-registered first), may already have deleted its keys.
+func Build(tb testing.TB, environ map[string]string, mode config.Mode, opts ...app.Option) *api.API {
 	tb.Helper()
 	cfg, err := config.Parse(environ, mode)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	opts, err := redisclient.Options(cfg.Redis)
+	a, err := app.New(cfg, opts...)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	lazy := redisclient.NewLazy(opts)
-	tb.Cleanup(func() { _ = lazy.Close() })
-	a, err := app.Build(cfg, lazy)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return a
+	tb.Cleanup(func() { _ = a.Client.Close() })
+	return a.API
 }

@@ -70,14 +70,18 @@ func setup(tb testing.TB) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	a, err := app.New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// The baseline: plain go-redis on the same options as the App's client.
 	opts, err := redisclient.Options(cfg.Redis)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	lazy := redisclient.NewLazy(opts)
 	raw := redis.NewUniversalClient(opts)
 	tb.Cleanup(func() {
-		_ = lazy.Close()
+		_ = a.Close()
 		ctx := context.Background()
 		keys, _ := raw.Keys(ctx, prefix+"*").Result()
 		if len(keys) > 0 {
@@ -85,14 +89,10 @@ func setup(tb testing.TB) *env {
 		}
 		_ = raw.Close()
 	})
-	a, err := app.Build(cfg, lazy)
-	if err != nil {
-		tb.Fatal(err)
-	}
 	logger := telemetry.NewLogger(io.Discard, cfg.LogLevel)
-	h := app.Handler(app.GetProduct, a, logger)
+	h := app.Handler(app.GetProduct, a.API, logger)
 	e := &env{
-		a:       a,
+		a:       a.API,
 		raw:     raw,
 		key:     api.ProductKeys.Key(productID),
 		handler: h,
@@ -103,7 +103,7 @@ func setup(tb testing.TB) *env {
 	so := app.LambdaOptions(app.GetProduct, logger)
 	so.Codec = nil
 	e.lstd = serve.NewLambda(h, so)
-	e.fullKey = a.Cache.Key(e.key)
+	e.fullKey = a.API.Cache.Key(e.key)
 	// The runtime's context: a deadline and the Lambda context.
 	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "8f1e7c2a-4b3d-4e5f-9a6b-7c8d9e0f1a2b"})
 	ctx, cancel := context.WithTimeout(ctx, time.Hour)

@@ -4,7 +4,7 @@
 // and the full Lambda path (raw API Gateway event bytes in, response bytes out) for
 // payload 2.0 and REST v1 events.
 //
-// Every variant runs the production setup: the API as app.Build assembles it in
+// Every variant runs the production setup: the App as app.New assembles it in
 // Lambda mode (breaker, counters and tally on), wrapped by app.Handler in the
 // telemetry middleware whose JSON line goes through the real logger to io.Discard.
 //

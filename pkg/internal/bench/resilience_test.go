@@ -39,8 +39,7 @@ func lambdaEnv(tb testing.TB, addr, prefix string, src product.Source) (*serve.L
 	a := apptest.Build(tb, map[string]string{
 		"REDIS_URL":        "redis://" + addr,
 		"CACHE_KEY_PREFIX": prefix,
-	}, config.ModeLambda)
-	a.Source = src
+	}, config.ModeLambda, app.WithSource(src))
 	logger := telemetry.NewLogger(io.Discard, a.Config.LogLevel)
 	return serve.NewLambda(app.Handler(app.GetProduct, a, logger), app.LambdaOptions(app.GetProduct, logger)), a.Cache
 }

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	mrand "math/rand/v2"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// outcome is what one request got.
+type outcome int
+
+const (
+	outHit outcome = iota
+	outMiss
+	outBypass
+	outOther // answered, without an X-Cache
+	outSet   // redis mode: a SET
+)
+
+// result is one run's figures.
+type result struct {
+	Name        string  `json:"name"`
+	Concurrency int     `json:"concurrency"`
+	Requests    int64   `json:"requests"`
+	Seconds     float64 `json:"seconds"`
+	OpsPerSec   float64 `json:"opsPerSec"`
+	P50us       float64 `json:"p50Us"`
+	P95us       float64 `json:"p95Us"`
+	P99us       float64 `json:"p99Us"`
+	MaxUs       float64 `json:"maxUs"`
+	Hits        int64   `json:"hits"`
+	Misses      int64   `json:"misses"`
+	Bypass      int64   `json:"bypass"`
+	Other       int64   `json:"other"`
+	Sets        int64   `json:"sets,omitempty"`
+	Errors      int64   `json:"errors"`
+	FirstError  string  `json:"firstError,omitempty"`
+
+	lat []time.Duration
+}
+
+// drive warms the keys, then runs f.c workers calling do until -n or -d.
+func drive(ctx context.Context, f flags, name string, ids []string, ctl redis.UniversalClient, fullKey func(string) string, do func(context.Context, int, string) (outcome, error)) (result, error) {
+	// Warm every key through the path itself (a miss fills it).
+	for _, id := range ids {
+		if _, err := do(ctx, 0, id); err != nil {
+			return result{}, fmt.Errorf("%s: warming %s: %w", name, id, err)
+		}
+	}
+	var (
+		issued, done                            atomic.Int64
+		hits, misses, bypass, other, sets, errs atomic.Int64
+		firstErr                                atomic.Value
+		mu                                      sync.Mutex
+		lat                                     []time.Duration
+	)
+	ctx, cancel := context.WithTimeout(ctx, f.d)
+	defer cancel()
+	start := time.Now()
+	progressDone := make(chan struct{})
+	go func() {
+		defer close(progressDone)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				el := time.Since(start).Seconds()
+				fmt.Fprintf(os.Stderr, "\r%-10s %5.0fs %9d req %9.0f req/s  hit %d miss %d bypass %d err %d   ",
+					name, el, done.Load(), float64(done.Load())/el, hits.Load(), misses.Load(), bypass.Load(), errs.Load())
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for w := range f.c {
+		wg.Go(func() {
+			rng := mrand.New(mrand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
+			var zipf *mrand.Zipf
+			if f.keys == "zipf" {
+				zipf = mrand.NewZipf(rng, f.zipfS, 1, uint64(len(ids)-1))
+			}
+			mine := make([]time.Duration, 0, 4096)
+			for ctx.Err() == nil {
+				if f.n > 0 && issued.Add(1) > f.n {
+					break
+				}
+				var id string
+				if zipf != nil {
+					id = ids[zipf.Uint64()]
+				} else {
+					id = ids[rng.IntN(len(ids))]
+				}
+				if f.hitRatio < 1 && rng.Float64() >= f.hitRatio {
+					_ = ctl.Del(context.Background(), fullKey(id)).Err()
+				}
+				t0 := time.Now()
+				o, err := do(ctx, w, id)
+				d := time.Since(t0)
+				if err != nil {
+					if ctx.Err() != nil {
+						break // the run ended during the request
+					}
+					errs.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+				} else {
+					switch o {
+					case outHit:
+						hits.Add(1)
+					case outMiss:
+						misses.Add(1)
+					case outBypass:
+						bypass.Add(1)
+					case outSet:
+						sets.Add(1)
+					default:
+						other.Add(1)
+					}
+				}
+				done.Add(1)
+				mine = append(mine, d)
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	cancel()
+	<-progressDone
+	fmt.Fprintln(os.Stderr)
+	r := result{
+		Name: name, Concurrency: f.c, Requests: int64(len(lat)), Seconds: elapsed.Seconds(),
+		Hits: hits.Load(), Misses: misses.Load(), Bypass: bypass.Load(), Other: other.Load(), Sets: sets.Load(), Errors: errs.Load(),
+		lat: lat,
+	}
+	if s, ok := firstErr.Load().(string); ok {
+		r.FirstError = s
+	}
+	r.finish()
+	return r, nil
+}
+
+func (r *result) finish() {
+	slices.Sort(r.lat)
+	r.Requests = int64(len(r.lat))
+	if r.Seconds > 0 {
+		r.OpsPerSec = float64(r.Requests) / r.Seconds
+	}
+	q := func(p float64) float64 {
+		if len(r.lat) == 0 {
+			return 0
+		}
+		i := int(math.Ceil(p*float64(len(r.lat)))) - 1
+		return float64(r.lat[max(i, 0)].Nanoseconds()) / 1e3
+	}
+	r.P50us, r.P95us, r.P99us, r.MaxUs = q(0.50), q(0.95), q(0.99), q(1)
+}
+
+// merge adds up the rounds of one target.
+func merge(rs []result) result {
+	if len(rs) == 1 {
+		return rs[0]
+	}
+	m := result{Name: rs[0].Name, Concurrency: rs[0].Concurrency}
+	for _, r := range rs {
+		m.Seconds += r.Seconds
+		m.Hits += r.Hits
+		m.Misses += r.Misses
+		m.Bypass += r.Bypass
+		m.Other += r.Other
+		m.Sets += r.Sets
+		m.Errors += r.Errors
+		if m.FirstError == "" {
+			m.FirstError = r.FirstError
+		}
+		m.lat = append(m.lat, r.lat...)
+	}
+	m.finish()
+	return m
+}
+
+func report(w io.Writer, f flags, rs []result) {
+	if f.jsonOut {
+		out := map[string]any{"mode": f.mode, "keys": f.keys, "hitRatioTarget": f.hitRatio, "results": rs}
+		if len(rs) == 2 && rs[1].OpsPerSec > 0 {
+			out["targetVsBaseline"] = rs[0].OpsPerSec / rs[1].OpsPerSec
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(out)
+		return
+	}
+	for _, r := range rs {
+		fmt.Fprintf(w, "%s: c=%d %d requests in %.1fs = %.0f req/s\n", r.Name, r.Concurrency, r.Requests, r.Seconds, r.OpsPerSec)
+		fmt.Fprintf(w, "  latency p50 %.0fµs p95 %.0fµs p99 %.0fµs max %.0fµs\n", r.P50us, r.P95us, r.P99us, r.MaxUs)
+		fmt.Fprintf(w, "  hit %d miss %d bypass %d other %d sets %d errors %d", r.Hits, r.Misses, r.Bypass, r.Other, r.Sets, r.Errors)
+		if r.FirstError != "" {
+			fmt.Fprintf(w, " (first: %s)", r.FirstError)
+		}
+		fmt.Fprintln(w)
+	}
+	if len(rs) == 2 && rs[1].OpsPerSec > 0 {
+		fmt.Fprintf(w, "target/baseline throughput: %.2f\n", rs[0].OpsPerSec/rs[1].OpsPerSec)
+	}
+}
