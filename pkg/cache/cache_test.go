@@ -733,3 +733,29 @@ func TestGetTreatsLeaseAsMiss(t *testing.T) {
 		t.Fatalf("Get of a leased key = %q, %v; want ErrMiss", v, err)
 	}
 }
+
+// TestDedupeSharesBypass: with Redis down, concurrent callers of one key still share
+// fetches (the source needs protecting most then), and each is counted as a BYPASS.
+func TestDedupeSharesBypass(t *testing.T) {
+	s, mr := newUnit(t, cache.Options{Dedupe: true, LeaseWait: time.Second, BreakerCooldown: time.Hour})
+	mr.Close()
+	var fetches atomic.Int32
+	release, results := dedupeRun(t, s, 9, func(context.Context, bool) (string, error) {
+		fetches.Add(1)
+		return "v", nil
+	})
+	close(release)
+	for range 10 {
+		res := <-results
+		if res.err != nil || res.v != "v" || res.r.Outcome != cache.Bypass || res.r.Cause == "" {
+			t.Errorf("caller got %q, %v (cause %q), %v; want the source's value as a BYPASS with its cause",
+				res.v, res.r.Outcome, res.r.Cause, res.err)
+		}
+	}
+	if n := fetches.Load(); n > 2 {
+		t.Errorf("fetch ran %d times for 10 callers, want at most 2", n)
+	}
+	if st := s.Stats(); st.Bypasses != 10 || st.Hits+st.Misses != 0 {
+		t.Errorf("stats = %+v, want 10 bypasses", st)
+	}
+}

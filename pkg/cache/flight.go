@@ -69,14 +69,14 @@ func (g *group) join(ctx context.Context, c *call, st state) (f *flight, early b
 	f, ok := g.m[c.key]
 	switch {
 	case !ok:
-		f = g.newFlight(ctx, c)
+		f = g.newFlight(ctx, c, st)
 		g.m[c.key] = f
 		g.start(f, st)
 		early = true
 	case f.open:
 	default:
 		if f.next == nil {
-			f.next = g.newFlight(ctx, c)
+			f.next = g.newFlight(ctx, c, stateLook)
 		}
 		f, early = f.next, true
 	}
@@ -84,9 +84,14 @@ func (g *group) join(ctx context.Context, c *call, st state) (f *flight, early b
 	return f, early
 }
 
-func (g *group) newFlight(ctx context.Context, c *call) *flight {
+// newFlight makes the flight for c that will start from st; one that starts with a
+// bypass carries the Redis failure its owner saw.
+func (g *group) newFlight(ctx context.Context, c *call, st state) *flight {
 	f := &flight{done: make(chan struct{}), open: true, owner: c, ctx: context.WithoutCancel(ctx)}
 	f.call = &call{s: c.s, key: c.key, ttl: c.ttl, check: c.check, fetch: c.fetch}
+	if st == stateBypass {
+		f.call.bypass(c.r.Err)
+	}
 	f.call.beforeFetch = func() {
 		g.mu.Lock()
 		f.open, f.fetched = false, true
