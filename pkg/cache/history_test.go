@@ -96,14 +96,21 @@ func histAllKeys() []string {
 	return keys
 }
 
-// histEnvConfig is the configuration of one environment of a history.
-func histEnvConfig(tb testing.TB, addr, prefix string, mode config.Mode) config.Config {
+// histEnvConfig is the configuration of one environment of a history. Odd
+// environments do not retry a command whose connection was killed, so kills reach
+// them as faults: bypasses, and a breaker that opens and closes.
+func histEnvConfig(tb testing.TB, addr, prefix string, mode config.Mode, env int) config.Config {
+	retries := "1"
+	if env%2 == 1 {
+		retries = "-1"
+	}
 	return itConfig(tb, addr, prefix, mode, map[string]string{
 		"CACHE_LEASE_TTL":        histLeaseTTL.String(),
 		"CACHE_LEASE_WAIT":       "1s",
 		"CACHE_TTL_JITTER":       "0",
 		"REDIS_BREAKER_COOLDOWN": "100ms",
 		"REDIS_POOL_SIZE":        "4",
+		"REDIS_MAX_RETRIES":      retries,
 	})
 }
 
@@ -310,7 +317,7 @@ func runHistory(t *testing.T, h histRun) ([]history.Op, []history.Violation) {
 	start := time.Now()
 	var wg sync.WaitGroup
 	for e := range h.envs {
-		cfg := histEnvConfig(t, srv.Addr(), prefix, h.mode)
+		cfg := histEnvConfig(t, srv.Addr(), prefix, h.mode, e)
 		svc, lazy := itService(t, cfg)
 		if h.unfenced {
 			lazy.Client().AddHook(histUnfence{})
@@ -330,6 +337,7 @@ func runHistory(t *testing.T, h histRun) ([]history.Op, []history.Violation) {
 			sum.Shared += st.Shared
 			sum.LeaseTimeouts += st.LeaseTimeouts
 			sum.Bypasses += st.Bypasses
+			sum.BreakerOpens += st.BreakerOpens
 			sumMu.Unlock()
 		})
 	}
@@ -343,9 +351,12 @@ func runHistory(t *testing.T, h histRun) ([]history.Op, []history.Violation) {
 		killed = kills.Load()
 	}
 	t.Logf("%s: seed %d, %v: %d reads %v (%d failed), %d invalidations (%d failed), %d CLIENT KILLs; "+
-		"fetches %d, fence lost %d, shared %d, lease timeouts %d; violations %d",
+		"fetches %d, fence lost %d, shared %d, lease timeouts %d, breaker opens %d; violations %d",
 		h.name, seed, elapsed.Round(time.Millisecond), c.Reads, c.Outcomes, c.FailedReads, c.Invalidations,
-		c.FailedInvalidations, killed, sum.Fetches, sum.FenceLost, sum.Shared, sum.LeaseTimeouts, len(violations))
+		c.FailedInvalidations, killed, sum.Fetches, sum.FenceLost, sum.Shared, sum.LeaseTimeouts, sum.BreakerOpens, len(violations))
+	if n := c.Outcomes["NONE"]; n > 0 {
+		t.Errorf("%d reads returned a value with no outcome: the accounting lost track of them", n)
+	}
 	return rec.ops, violations
 }
 
@@ -404,6 +415,7 @@ const (
 // histProcArgs is what the parent hands a helper process.
 type histProcArgs struct {
 	Name, Addr, Prefix, SourceURL, Out string
+	Env                                int
 	Readers, Writers, ZombieOne        int
 	WritePause                         time.Duration
 	Seed                               uint64
@@ -427,7 +439,7 @@ func TestHistoryProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer out.Close()
-	cfg := histEnvConfig(t, a.Addr, a.Prefix, config.ModeLambda)
+	cfg := histEnvConfig(t, a.Addr, a.Prefix, config.ModeLambda, a.Env)
 	svc, _ := itService(t, cfg)
 	var mu sync.Mutex
 	src := history.Remote{URL: a.SourceURL, Client: &http.Client{Timeout: 10 * time.Second}}
@@ -467,7 +479,7 @@ func TestHistoryAcrossProcesses(t *testing.T) {
 	dir := t.TempDir()
 	cmds := make([]*exec.Cmd, procs)
 	for i := range cmds {
-		a := histProcArgs{Name: fmt.Sprintf("p%d", i), Addr: srv.Addr(), Prefix: prefix, SourceURL: "http://" + ln.Addr().String(),
+		a := histProcArgs{Name: fmt.Sprintf("p%d", i), Env: i, Addr: srv.Addr(), Prefix: prefix, SourceURL: "http://" + ln.Addr().String(),
 			Out: fmt.Sprintf("%s/p%d.jsonl", dir, i), Readers: 3, Writers: 1, ZombieOne: 200, WritePause: 100 * time.Millisecond, Seed: seed + uint64(i)*7919, Until: until}
 		b, _ := json.Marshal(a)
 		cmd := exec.Command(os.Args[0], "-test.run=^TestHistoryProcess$", "-test.count=1")

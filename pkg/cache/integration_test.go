@@ -655,10 +655,22 @@ func itKeysLike(tb testing.TB, s itShared, key string) []string {
 // after the invalidation returned gets version 2. Each way of invalidating is tried.
 func TestRealRedisFenceInvalidationWins(t *testing.T) {
 	invalidations := map[string]func(ctx context.Context, svc *cache.Service, key string) error{
-		"Del":         func(ctx context.Context, svc *cache.Service, key string) error { _, err := svc.Del(ctx, key); return err },
-		"Clear key":   func(ctx context.Context, svc *cache.Service, key string) error { _, err := svc.Clear(ctx, key); return err },
-		"Clear *":     func(ctx context.Context, svc *cache.Service, _ string) error { _, err := svc.Clear(ctx, "*"); return err },
-		"Clear fence": func(ctx context.Context, svc *cache.Service, key string) error { _, err := svc.Clear(ctx, "fence*"); return err },
+		"Del": func(ctx context.Context, svc *cache.Service, key string) error {
+			_, err := svc.Del(ctx, key)
+			return err
+		},
+		"Clear key": func(ctx context.Context, svc *cache.Service, key string) error {
+			_, err := svc.Clear(ctx, key)
+			return err
+		},
+		"Clear *": func(ctx context.Context, svc *cache.Service, _ string) error {
+			_, err := svc.Clear(ctx, "*")
+			return err
+		},
+		"Clear fence": func(ctx context.Context, svc *cache.Service, key string) error {
+			_, err := svc.Clear(ctx, "fence*")
+			return err
+		},
 	}
 	for name, invalidate := range invalidations {
 		t.Run(name, func(t *testing.T) {
