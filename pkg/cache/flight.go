@@ -35,9 +35,8 @@ type flight struct {
 	done chan struct{}
 	// call is the flight's own GetOrSet, made from the arguments of its owner, the
 	// caller that brought it into being; ctx is the owner's, without its cancellation.
-	call  *call
-	owner *call
-	ctx   context.Context
+	call *call
+	ctx  context.Context
 	// Guarded by group.mu.
 	started bool    // it may have read Redis
 	open    bool    // it takes new callers: until it fetches
@@ -62,8 +61,8 @@ func (p *panicError) Error() string {
 }
 
 // join attaches c to the key's flight, starting one when there is none. early says
-// that c joined before the flight started.
-func (g *group) join(ctx context.Context, c *call, st state) (f *flight, early bool) {
+// that c joined before the flight started, owner that c brought it into being.
+func (g *group) join(ctx context.Context, c *call, st state) (f *flight, early, owner bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	f, ok := g.m[c.key]
@@ -72,22 +71,24 @@ func (g *group) join(ctx context.Context, c *call, st state) (f *flight, early b
 		f = g.newFlight(ctx, c, st)
 		g.m[c.key] = f
 		g.start(f, st)
-		early = true
+		early, owner = true, true
 	case f.open:
 	default:
 		if f.next == nil {
 			f.next = g.newFlight(ctx, c, stateLook)
+			owner = true
 		}
 		f, early = f.next, true
 	}
 	f.waiters++
-	return f, early
+	return f, early, owner
 }
 
 // newFlight makes the flight for c that will start from st; one that starts with a
-// bypass carries the Redis failure its owner saw.
+// bypass carries the Redis failure its owner saw. It keeps copies of c's arguments,
+// not c, which stays on its caller's stack.
 func (g *group) newFlight(ctx context.Context, c *call, st state) *flight {
-	f := &flight{done: make(chan struct{}), open: true, owner: c, ctx: context.WithoutCancel(ctx)}
+	f := &flight{done: make(chan struct{}), open: true, ctx: context.WithoutCancel(ctx)}
 	f.call = &call{s: c.s, key: c.key, ttl: c.ttl, check: c.check, fetch: c.fetch}
 	if st == stateBypass {
 		f.call.bypass(c.r.Err)
@@ -149,7 +150,7 @@ const maxRejoins = 3
 func (c *call) shared(ctx context.Context, st state) (string, error) {
 	g := &c.s.flights
 	for range maxRejoins {
-		f, early := g.join(ctx, c, st)
+		f, early, owner := g.join(ctx, c, st)
 		if err := c.waitFlight(ctx, f); err != nil {
 			return "", err
 		}
@@ -157,7 +158,7 @@ func (c *call) shared(ctx context.Context, st state) (string, error) {
 			panic(f.panic)
 		}
 		if early || f.fetched {
-			c.take(f)
+			c.take(f, owner)
 			return f.val, f.err
 		}
 		// A late joiner, and the flight answered from Redis: that read may predate
@@ -172,12 +173,12 @@ func (c *call) shared(ctx context.Context, st state) (string, error) {
 
 // take makes the flight's result the call's: the owner's own work, or, for the
 // others, a shared one, which is a Hit when it came from Redis or was stored there.
-func (c *call) take(f *flight) {
+func (c *call) take(f *flight, owner bool) {
 	own := c.r
 	c.r = f.res
 	c.r.Redis += own.Redis
 	c.r.Corrupt = c.r.Corrupt || own.Corrupt
-	if f.owner == c {
+	if owner {
 		return
 	}
 	c.r.Waited = own.Waited

@@ -156,7 +156,7 @@ type FetchFunc func(ctx context.Context) (string, error)
 // NegativeTTL when that is set (later calls return ErrNotFound as a Hit). The lease is
 // released on every way out: a fetch error, a panic, a caller that left.
 func (s *Service) GetOrSet(ctx context.Context, key string, ttl time.Duration, fetch FetchFunc) (string, Result, error) {
-	return s.getOrSet(ctx, key, ttl, nil, fetch)
+	return s.getOrSet(ctx, key, ttl, nil, func() FetchFunc { return fetch })
 }
 
 // GetOrSetJSON is GetOrSet for a JSON-encoded T: the fetched value is encoded once and
@@ -173,11 +173,13 @@ func GetOrSetJSON[T any](ctx context.Context, s *Service, key string, ttl time.D
 		out, have = t, true
 		return true
 	}
-	raw, r, err := s.getOrSet(ctx, key, ttl, check, encodeJSON(s, key, func(ctx context.Context) (T, error) {
-		t, err := fetch(ctx)
-		out, have = t, err == nil
-		return t, err
-	}))
+	raw, r, err := s.getOrSet(ctx, key, ttl, check, func() FetchFunc {
+		return encodeJSON(s, key, func(ctx context.Context) (T, error) {
+			t, err := fetch(ctx)
+			out, have = t, err == nil
+			return t, err
+		})
+	})
 	if err != nil {
 		var zero T
 		return zero, r, err
@@ -197,7 +199,7 @@ func GetOrSetJSON[T any](ctx context.Context, s *Service, key string, ttl time.D
 // allocation-free wholeness check (ValidJSON), never decoded. An entry that fails the
 // check is a miss and is overwritten.
 func GetOrSetRawJSON[T any](ctx context.Context, s *Service, key string, ttl time.Duration, fetch func(context.Context) (T, error)) (string, Result, error) {
-	return s.getOrSet(ctx, key, ttl, ValidJSON, encodeJSON(s, key, fetch))
+	return s.getOrSet(ctx, key, ttl, ValidJSON, func() FetchFunc { return encodeJSON(s, key, fetch) })
 }
 
 // encodeJSON turns a fetch of T into a fetch of its JSON text.
@@ -215,12 +217,14 @@ func encodeJSON[T any](s *Service, key string, fetch func(context.Context) (T, e
 	}
 }
 
-// getOrSet is the hit path: one GET, one check. Anything else is a fill.
-func (s *Service) getOrSet(ctx context.Context, key string, ttl time.Duration, check func(string) bool, fetch FetchFunc) (string, Result, error) {
-	c := &call{s: s, key: s.Key(key), ttl: ttl, check: check, fetch: fetch}
+// getOrSet is the hit path: one GET, one check. Anything else is a fill, for which
+// fetch makes the fetch function: a hit allocates none.
+func (s *Service) getOrSet(ctx context.Context, key string, ttl time.Duration, check func(string) bool, fetch func() FetchFunc) (string, Result, error) {
+	c := &call{s: s, key: s.Key(key), ttl: ttl, check: check}
 	v, err := c.read(ctx)
 	next, v, err := c.look(v, err)
 	if next != stateDone {
+		c.fetch = fetch()
 		if s.o.Dedupe {
 			v, err = c.shared(ctx, next)
 		} else {
