@@ -212,9 +212,11 @@ func (c *call) wait(ctx context.Context) (state, error) {
 		c.s.stats.leaseTimeouts.Add(1)
 		return stateUnleased, nil
 	}
-	if err := sleep(ctx, min(c.pause, giveUp.Sub(now))); err != nil {
+	select {
+	case <-time.After(min(c.pause, giveUp.Sub(now))):
+	case <-ctx.Done():
 		c.endWait()
-		return stateDone, fmt.Errorf("cache: wait for %q: %w", c.key, err)
+		return stateDone, fmt.Errorf("cache: wait for %q: %w", c.key, ctx.Err())
 	}
 	c.pause = min(c.pause*3/2, 100*time.Millisecond)
 	return stateLook, nil
@@ -330,15 +332,4 @@ func detached(ctx context.Context) context.Context {
 		return context.WithoutCancel(ctx)
 	}
 	return ctx
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

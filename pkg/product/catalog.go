@@ -86,10 +86,8 @@ func (c *Catalog) wait(ctx context.Context) error {
 	if c.latency <= 0 {
 		return nil
 	}
-	t := time.NewTimer(c.latency)
-	defer t.Stop()
 	select {
-	case <-t.C:
+	case <-time.After(c.latency):
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

@@ -87,14 +87,10 @@ func (s *Source) InFlight(who string) int {
 	return s.inFlight[who]
 }
 
+// pause waits d or until ctx ends.
 func pause(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
 	select {
-	case <-t.C:
+	case <-time.After(d):
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
