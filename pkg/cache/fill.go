@@ -14,10 +14,12 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// tombstone marks a remembered "not found". Like a lease it starts with a NUL byte, so
-// it is not valid JSON or UTF-8 text and cannot be confused with a stored value of the
-// typed helpers, and the hit path tells both from a value with one byte compare.
-const tombstone = "\x00cache:not-found"
+// tombstone marks a remembered "not found": one NUL byte, the smallest value Redis
+// keeps (a negative entry costs about 104 bytes of Redis memory with a short key, 16
+// fewer than a 16-byte marker). Like a lease it starts with a NUL byte, so it is not
+// valid JSON or text and cannot be confused with a stored value of the typed helpers;
+// a raw GetOrSet value of exactly one NUL byte is reserved for it.
+const tombstone = "\x00"
 
 // leasePrefix starts the marker a fill writes into the key it fills: the lease is the
 // key itself, so whatever removes the key (Del, Clear, expiry) removes its lease too,
@@ -136,7 +138,7 @@ func (c *call) read(ctx context.Context) (string, error) {
 func (c *call) look(v string, err error) (state, string, error) {
 	if err == nil {
 		switch {
-		case len(v) > 0 && v[0] == 0 && v == tombstone:
+		case v == tombstone:
 			c.endWait()
 			c.r.Outcome = Hit
 			return stateDone, "", fmt.Errorf("cache: %q: %w", c.key, ErrNotFound)

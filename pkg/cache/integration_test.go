@@ -805,3 +805,33 @@ func TestRealRedisDedupeHangUp(t *testing.T) {
 		t.Fatalf("next call = %q, %+v, %v (fetches %d); want an immediate HIT", v, r, err, fetches.Load())
 	}
 }
+
+// TestRealRedisNegativeEntryIsSmall: an unknown id costs one small entry that expires:
+// the smallest value (one byte), the negative TTL, and a key as long as the id.
+func TestRealRedisNegativeEntryIsSmall(t *testing.T) {
+	s := itSharedService(t, config.ModeLambda, nil)
+	ctx := itCtx(t)
+	missing := func(context.Context) (string, error) { return "", fmt.Errorf("no such id: %w", cache.ErrNotFound) }
+	if _, _, err := s.svc.GetOrSet(ctx, "product:v1:prod-0001", time.Minute, missing); !errors.Is(err, cache.ErrNotFound) {
+		t.Fatalf("GetOrSet of an unknown id: %v", err)
+	}
+	full := s.prefix + "product:v1:prod-0001"
+	n, err := s.raw.StrLen(ctx, full).Result()
+	if err != nil || n != 1 {
+		t.Fatalf("the negative entry's value is %d bytes (%v), want 1", n, err)
+	}
+	if ttl := itPTTL(t, s.raw, full); ttl <= 0 || ttl > s.cfg.Cache.NegativeTTL {
+		t.Errorf("negative entry PTTL %v, want (0, %v]", ttl, s.cfg.Cache.NegativeTTL)
+	}
+	mem, err := s.raw.MemoryUsage(ctx, full).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("one negative entry: key %d bytes, value %d byte, MEMORY USAGE %d bytes", len(full), n, mem)
+	if _, _, err := s.svc.GetOrSet(ctx, "product:v1:prod-0001", time.Minute, func(context.Context) (string, error) {
+		t.Error("the remembered not-found was fetched again")
+		return "", nil
+	}); !errors.Is(err, cache.ErrNotFound) {
+		t.Fatalf("second GetOrSet: %v, want the remembered ErrNotFound", err)
+	}
+}
