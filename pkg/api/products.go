@@ -45,6 +45,14 @@ func (a *API) products() http.Handler {
 		if res.StoreErr != nil {
 			rec.Add(slog.String("storeError", string(cache.CauseOf(res.StoreErr))), slog.String("storeErrorDetail", res.StoreErr.Error()))
 		}
+		if res.FenceLost {
+			// An invalidation came while this fill fetched: its value was served to
+			// this request only and not stored.
+			rec.Add(slog.Bool("fenceLost", true))
+		}
+		if res.Shared {
+			rec.Add(slog.Bool("sharedFill", true))
+		}
 		if res.Outcome != 0 {
 			w.Header().Set("X-Cache", res.Outcome.String())
 		}
