@@ -112,7 +112,7 @@ func TestCloseWritesPendingFigures(t *testing.T) {
 		t.Fatal(err)
 	}
 	getProduct(t, a, "prod-0002")
-	key := "close:" + api.TallyKey
+	key := api.TallyKey("close:")
 	if mr.Exists(key) {
 		t.Fatalf("%s written after one request; the test needs it pending", key)
 	}
@@ -153,10 +153,10 @@ func TestNewOptions(t *testing.T) {
 		}
 	})
 	t.Run("WithTallyBatch", func(t *testing.T) {
-		mr.Del("opts:" + api.TallyKey)
+		mr.Del(api.TallyKey("opts:"))
 		a := newApp(t, environ, config.ModeLambda, app.WithTallyBatch(1, time.Hour))
 		getProduct(t, a, "prod-0004")
-		if got := mr.HGet("opts:"+api.TallyKey, "misses"); got != "1" {
+		if got := mr.HGet(api.TallyKey("opts:"), "misses"); got != "1" {
 			t.Fatalf("after one request with a batch of 1, misses = %q, want 1", got)
 		}
 	})

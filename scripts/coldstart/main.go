@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/acmestore/storeapi/pkg/api"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -129,7 +130,8 @@ func freePort() string {
 	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 }
 
-// cleanUp removes the keys the measured functions wrote.
+// cleanUp removes the keys the measured functions wrote: the cache entries under
+// prefix and the figures beside it.
 func cleanUp(redisURL, prefix string) {
 	opts, err := redis.ParseURL(redisURL)
 	if err != nil {
@@ -138,6 +140,7 @@ func cleanUp(redisURL, prefix string) {
 	rdb := redis.NewClient(opts)
 	defer rdb.Close()
 	ctx := context.Background()
+	rdb.Unlink(ctx, api.TallyKey(prefix))
 	iter := rdb.Scan(ctx, 0, prefix+"*", 100).Iterator()
 	for iter.Next(ctx) {
 		rdb.Unlink(ctx, iter.Val())

@@ -290,11 +290,11 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// cleanup removes the keys under the tool's own prefix.
+// cleanup removes the keys under the tool's own prefix and the figures beside it.
 func cleanup(rdb redis.UniversalClient, prefix string) {
 	ctx := context.Background()
 	iter := rdb.Scan(ctx, 0, prefix+"*", 500).Iterator()
-	var keys []string
+	keys := []string{api.TallyKey(prefix)}
 	for iter.Next(ctx) {
 		keys = append(keys, iter.Val())
 		if len(keys) == 500 {
