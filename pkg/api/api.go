@@ -29,8 +29,10 @@ var ProductKeys = cache.Versioned("product", 1)
 // outcome counts (see package tally) beside the cache key prefix: the prefix with its
 // final ':' replaced by '#', then "stats:getproduct" ("store:dev:" gives
 // "store:dev#stats:getproduct"). The figures are not cache entries: the key is not
-// under the prefix, so no form of cacheClear removes it. It is one key, so cluster
-// mode serves it as any other.
+// under the prefix, so no form of cacheClear removes it. Nor is it under any other
+// stage's prefix but a parent of this one, which config's rule (a prefix's last
+// segment is its stage) keeps apart: a prefix ends with ":<stage>:" and a stage has
+// no '#'. It is one key, so cluster mode serves it as any other.
 func TallyKey(prefix string) string {
 	return strings.TrimSuffix(prefix, ":") + "#stats:getproduct"
 }

@@ -198,3 +198,40 @@ func TestClearLeavesFigures(t *testing.T) {
 		}
 	}
 }
+
+// TestStagesShareRedis: instances of two stages on their default prefixes share one
+// Redis, as the template lets them. Neither reads the other's entries, and "scope:
+// all" in dev leaves every prod key (entries and figures), over HTTP and through the
+// Lambda entry.
+func TestStagesShareRedis(t *testing.T) {
+	for _, en := range entryPoints {
+		t.Run(en.name, func(t *testing.T) {
+			mr := miniredis.RunT(t)
+			dev := buildApp(t, mr, en.mode, map[string]string{"CACHE_CLEAR_TOKEN": "dev-t0ken"})
+			prod := buildApp(t, mr, en.mode, map[string]string{"STAGE": "prod", "CACHE_CLEAR_TOKEN": "prod-t0ken", "CACHE_CLEAR_ENABLED": "true"})
+			dp, pp := dev.Config.Cache.KeyPrefix, prod.Config.Cache.KeyPrefix
+			if strings.HasPrefix(dp, pp) || strings.HasPrefix(pp, dp) {
+				t.Errorf("default prefixes %q (dev) and %q (prod): one contains the other", dp, pp)
+			}
+
+			wantProduct(t, en, prod, "prod-0001", "MISS")
+			// The same id in dev is dev's own miss, not prod's entry.
+			wantProduct(t, en, dev, "prod-0001", "MISS")
+			wantProduct(t, en, dev, "prod-0002", "MISS")
+			if n := clearCache(t, en, dev, "dev-t0ken", `{"scope":"all"}`); n != 2 {
+				t.Errorf("dev's clear deleted %d keys, want dev's 2 entries (keys left %v)", n, mr.Keys())
+			}
+			for _, k := range mr.Keys() {
+				if strings.HasPrefix(k, dp) {
+					t.Errorf("dev's clear left dev's %s", k)
+				}
+			}
+			for _, k := range []string{pp + api.ProductKeys.Key("prod-0001"), api.TallyKey(pp), api.TallyKey(dp)} {
+				if !mr.Exists(k) {
+					t.Errorf("dev's clear removed %s; keys left %v", k, mr.Keys())
+				}
+			}
+			wantProduct(t, en, prod, "prod-0001", "HIT")
+		})
+	}
+}

@@ -66,7 +66,8 @@ func run() error {
 		st, _ := os.Stat(out)
 		fmt.Printf("%s: %d bytes\n", name, st.Size())
 	}
-	prefix := fmt.Sprintf("coldstart%d:", os.Getpid())
+	// Its last segment is the stage, as config requires of every prefix.
+	prefix := fmt.Sprintf("coldstart%d:%s:", os.Getpid(), envOr("STAGE", "dev"))
 	defer cleanUp(*redisURL, prefix)
 	env := append(os.Environ(), "REDIS_URL="+*redisURL, "CACHE_KEY_PREFIX="+prefix, "AWS_LAMBDA_FUNCTION_TIMEOUT=10")
 	// One start to fill the cache, so the measured getProduct starts are HITs.
