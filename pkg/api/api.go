@@ -25,8 +25,17 @@ import (
 // JSON shape of product.Product changes: a deploy then never serves old entries.
 var ProductKeys = cache.Versioned("product", 1)
 
-// TallyKey holds the application's getProduct outcome counts (see package tally).
-const TallyKey = "stats:getproduct"
+// TallyKey returns the key of the hash that holds the application's getProduct
+// outcome counts (see package tally) beside the cache key prefix: the prefix with its
+// final ':' replaced by '#', then "stats:getproduct" ("store:dev:" gives
+// "store:dev#stats:getproduct"). The figures are not cache entries: the key is not
+// under the prefix, so no form of cacheClear removes it. Nor is it under any other
+// stage's prefix but a parent of this one, which config's rule (a prefix's last
+// segment is its stage) keeps apart: a prefix ends with ":<stage>:" and a stage has
+// no '#'. It is one key, so cluster mode serves it as any other.
+func TallyKey(prefix string) string {
+	return strings.TrimSuffix(prefix, ":") + "#stats:getproduct"
+}
 
 // API is the functions' shared parts; each method returns one function's handler.
 type API struct {

@@ -76,7 +76,7 @@ func TestGetProductMissThenHit(t *testing.T) {
 	if first.Header.Get("Cache-Control") != "no-cache" || first.Header.Get("ETag") == "" {
 		t.Fatalf("caching headers: %v", first.Header)
 	}
-	if !f.mr.Exists("store:product:v1:prod-0001") {
+	if !f.mr.Exists("store:dev:product:v1:prod-0001") {
 		t.Fatalf("not cached under the versioned key: %v", f.mr.Keys())
 	}
 	second := f.do(t, "GET", "/products/prod-0001", nil)
@@ -104,12 +104,12 @@ func TestGetProductMissThenHit(t *testing.T) {
 func TestGetProductServesStoredBytes(t *testing.T) {
 	f := newFixture(t, nil, config.ModeLambda)
 	stored := `{"id":"prod-0002","name":"stored as is"}`
-	f.mr.Set("store:product:v1:prod-0002", stored)
+	f.mr.Set("store:dev:product:v1:prod-0002", stored)
 	r := f.do(t, "GET", "/products/prod-0002", nil)
 	if got := readBody(t, r); got != stored || r.Header.Get("X-Cache") != "HIT" {
 		t.Fatalf("got %q (%s)", got, r.Header.Get("X-Cache"))
 	}
-	f.mr.Set("store:product:v1:prod-0002", `{"id":"prod-0002","na`)
+	f.mr.Set("store:dev:product:v1:prod-0002", `{"id":"prod-0002","na`)
 	r = f.do(t, "GET", "/products/prod-0002", nil)
 	if got := readBody(t, r); r.Header.Get("X-Cache") != "MISS" || !json.Valid([]byte(got)) {
 		t.Fatalf("truncated entry: %q (%s)", got, r.Header.Get("X-Cache"))
@@ -150,7 +150,7 @@ func TestGetProductErrors(t *testing.T) {
 			}
 		})
 	}
-	if f.mr.Get("store:product:v1:prod-9999"); !f.mr.Exists("store:product:v1:prod-9999") {
+	if f.mr.Get("store:dev:product:v1:prod-9999"); !f.mr.Exists("store:dev:product:v1:prod-9999") {
 		t.Fatal("not-found was not remembered")
 	}
 }
@@ -169,7 +169,7 @@ func TestGetProductSourceFailures(t *testing.T) {
 	if body := readBody(t, r); r.StatusCode != 502 || strings.Contains(body, "10.0.0.7") {
 		t.Fatalf("source error: %d %s", r.StatusCode, body)
 	}
-	if f.mr.Exists("store:product:v1:boom") {
+	if f.mr.Exists("store:dev:product:v1:boom") {
 		t.Fatal("a source error was cached")
 	}
 	req := httptest.NewRequest("GET", "/products/slow", nil)
@@ -321,8 +321,15 @@ func TestCacheClear(t *testing.T) {
 			f := newFixture(t, tt.env, tt.mode)
 			f.api.OpenClear = tt.open
 			f.h = f.api.CacheClear()
+			// "store:" in the keys stands for the fixture's prefix, store:<STAGE>:.
+			at := func(k string) string {
+				if rest, ok := strings.CutPrefix(k, "store:"); ok {
+					return f.api.Config.Cache.KeyPrefix + rest
+				}
+				return k
+			}
 			for _, k := range []string{"other:keep", "store:product:v1:prod-0001", "store:product:v1:prod-0002", "store:session:1"} {
-				f.mr.Set(k, "x")
+				f.mr.Set(at(k), "x")
 			}
 			r := f.do(t, "POST", "/cache/clear", strings.NewReader(tt.body), tt.header...)
 			body := readBody(t, r)
@@ -342,8 +349,12 @@ func TestCacheClear(t *testing.T) {
 			if err := json.Unmarshal([]byte(body), &resp); err != nil {
 				t.Fatal(err)
 			}
-			if got := strings.Join(f.mr.Keys(), ","); got != strings.Join(tt.left, ",") {
-				t.Fatalf("left %s, want %s", got, strings.Join(tt.left, ","))
+			var left []string
+			for _, k := range tt.left {
+				left = append(left, at(k))
+			}
+			if got := strings.Join(f.mr.Keys(), ","); got != strings.Join(left, ",") {
+				t.Fatalf("left %s, want %s", got, strings.Join(left, ","))
 			}
 			if int(resp.Deleted) != 4-len(tt.left) {
 				t.Fatalf("deleted = %d, want %d", resp.Deleted, 4-len(tt.left))

@@ -238,7 +238,7 @@ func New(cfg config.Config, opts ...Option) (*App, error) {
 			Cache:     svc,
 			Redis:     s.client,
 			Source:    s.source,
-			Tally:     tally.New(svc, api.TallyKey, s.tallyBatch, s.tallyEvery),
+			Tally:     tally.New(svc, api.TallyKey(cfg.Cache.KeyPrefix), s.tallyBatch, s.tallyEvery),
 			Version:   Version(),
 		},
 		Client: s.client,

@@ -103,7 +103,7 @@ func forward(ln net.Listener, target string, accepts *atomic.Int64) {
 // client.
 func TestCloseWritesPendingFigures(t *testing.T) {
 	mr := miniredis.RunT(t)
-	cfg, err := config.Parse(map[string]string{"REDIS_URL": "redis://" + mr.Addr(), "CACHE_KEY_PREFIX": "close:"}, config.ModeHTTP)
+	cfg, err := config.Parse(map[string]string{"REDIS_URL": "redis://" + mr.Addr(), "CACHE_KEY_PREFIX": "close:dev:"}, config.ModeHTTP)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestCloseWritesPendingFigures(t *testing.T) {
 		t.Fatal(err)
 	}
 	getProduct(t, a, "prod-0002")
-	key := "close:" + api.TallyKey
+	key := api.TallyKey("close:dev:")
 	if mr.Exists(key) {
 		t.Fatalf("%s written after one request; the test needs it pending", key)
 	}
@@ -131,7 +131,7 @@ func TestCloseWritesPendingFigures(t *testing.T) {
 // configuration.
 func TestNewOptions(t *testing.T) {
 	mr := miniredis.RunT(t)
-	environ := map[string]string{"REDIS_URL": "redis://" + mr.Addr(), "CACHE_KEY_PREFIX": "opts:"}
+	environ := map[string]string{"REDIS_URL": "redis://" + mr.Addr(), "CACHE_KEY_PREFIX": "opts:dev:"}
 
 	t.Run("WithClient", func(t *testing.T) {
 		l := redisclient.NewLazy(mustOptions(t, environ))
@@ -153,10 +153,10 @@ func TestNewOptions(t *testing.T) {
 		}
 	})
 	t.Run("WithTallyBatch", func(t *testing.T) {
-		mr.Del("opts:" + api.TallyKey)
+		mr.Del(api.TallyKey("opts:dev:"))
 		a := newApp(t, environ, config.ModeLambda, app.WithTallyBatch(1, time.Hour))
 		getProduct(t, a, "prod-0004")
-		if got := mr.HGet("opts:"+api.TallyKey, "misses"); got != "1" {
+		if got := mr.HGet(api.TallyKey("opts:dev:"), "misses"); got != "1" {
 			t.Fatalf("after one request with a batch of 1, misses = %q, want 1", got)
 		}
 	})

@@ -244,11 +244,15 @@ type Redis struct {
 
 // Cache is how values are cached.
 type Cache struct {
-	// KeyPrefix starts every key this application writes; cacheClear touches only keys
-	// under it. Must end in ':' and contain no glob characters or braces.
+	// KeyPrefix starts every cache entry this application writes; cacheClear touches
+	// only keys under it. Its last segment must be the stage ("…:<STAGE>:"), so an
+	// instance's prefix is never a parent of another stage's and its "scope: all"
+	// never reaches another stage's keys. It contains no glob characters, braces or
+	// spaces. The application's figures (package tally) live beside it, not under it:
+	// see api.TallyKey.
 	//
-	// env: CACHE_KEY_PREFIX; default: store:
-	KeyPrefix string `env:"CACHE_KEY_PREFIX" envDefault:"store:"`
+	// env: CACHE_KEY_PREFIX; default: store:<STAGE>: (store:dev: when STAGE is unset)
+	KeyPrefix string `env:"CACHE_KEY_PREFIX"`
 
 	// ProductTTL is how long a product stays in Redis.
 	//

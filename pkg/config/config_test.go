@@ -26,7 +26,7 @@ func TestDefaultsByMode(t *testing.T) {
 	if l.Redis.OpTimeout != time.Second {
 		t.Fatalf("OpTimeout = %v, want 2×250ms+500ms", l.Redis.OpTimeout)
 	}
-	if l.Stage != config.StageDev || l.Cache.KeyPrefix != "store:" || l.Cache.ProductTTL != 10*time.Minute || l.LogLevel != slog.LevelInfo {
+	if l.Stage != config.StageDev || l.Cache.KeyPrefix != "store:dev:" || l.Cache.ProductTTL != 10*time.Minute || l.LogLevel != slog.LevelInfo {
 		t.Fatalf("defaults: %+v", l)
 	}
 	h, _ := config.Parse(map[string]string{"REDIS_POOL_SIZE": "5"}, config.ModeHTTP)
@@ -60,6 +60,66 @@ func TestBadValuesAreAllNamedWithoutValues(t *testing.T) {
 	}
 	if strings.Contains(msg, "hunter2") || strings.Contains(msg, "<b>") {
 		t.Fatalf("error quotes a value: %s", msg)
+	}
+}
+
+// TestKeyPrefixEndsWithStage: the default prefix is store:<STAGE>:, and a configured
+// prefix whose last segment is not the stage stops start-up, so an instance's
+// "scope: all" never reaches another stage's keys. The error names the variable and
+// quotes neither the prefix nor the stage.
+func TestKeyPrefixEndsWithStage(t *testing.T) {
+	tests := []struct {
+		stage, prefix string
+		want          string // "" when refused
+	}{
+		{want: "store:dev:"},
+		{stage: "prod", want: "store:prod:"},
+		{stage: "staging", want: "store:staging:"},
+		{prefix: "store:dev:", want: "store:dev:"},
+		{stage: "prod", prefix: "acme:store:prod:", want: "acme:store:prod:"},
+		{prefix: "test:0a1b2c:dev:", want: "test:0a1b2c:dev:"},
+		// The old default, the parent of every stage's prefix.
+		{prefix: "store:"},
+		{stage: "prod", prefix: "store:"},
+		// Another stage's prefix.
+		{prefix: "store:prod:"},
+		{stage: "prod", prefix: "store:dev:"},
+		{stage: "prod", prefix: "store:prod:x:"},
+		// The stage must be a whole segment.
+		{prefix: "store:xdev:"},
+		{prefix: "dev:"},
+		{stage: "qa-eu", prefix: "store:eu:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.stage+"/"+tt.prefix, func(t *testing.T) {
+			env := map[string]string{}
+			if tt.stage != "" {
+				env["STAGE"] = tt.stage
+			}
+			if tt.prefix != "" {
+				env["CACHE_KEY_PREFIX"] = tt.prefix
+			}
+			c, err := config.Parse(env, config.ModeLambda)
+			if tt.want != "" {
+				if err != nil || c.Cache.KeyPrefix != tt.want {
+					t.Fatalf("prefix %q, err %v; want %q", c.Cache.KeyPrefix, err, tt.want)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("prefix %q accepted with STAGE %q", c.Cache.KeyPrefix, c.Stage)
+			}
+			// The whole message is fixed text: it names the variable and quotes no value.
+			const want = "config: invalid environment: CACHE_KEY_PREFIX: must end with the stage as its last segment (<name>:<STAGE>:, as the default store:<STAGE>: does), so that no stage's prefix contains another's"
+			if err.Error() != want {
+				t.Fatalf("error %q, want %q", err, want)
+			}
+		})
+	}
+	// A bad STAGE is named once, not again through the prefix derived from it.
+	_, err := config.Parse(map[string]string{"STAGE": "Prod West"}, config.ModeLambda)
+	if err == nil || !strings.Contains(err.Error(), "STAGE: ") || strings.Contains(err.Error(), "CACHE_KEY_PREFIX") {
+		t.Fatalf("bad STAGE: %v", err)
 	}
 }
 

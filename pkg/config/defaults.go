@@ -35,8 +35,13 @@ func DetectMode() Mode {
 	return ModeHTTP
 }
 
-// Resolve fills the settings left at 0 with the defaults of c.Mode.
+// Resolve fills the settings left at 0 with the defaults of c.Mode, and an empty
+// Cache.KeyPrefix with the stage's default, store:<stage>: (left empty while the
+// stage is not a valid name, which validation reports).
 func (c *Config) Resolve() {
+	if c.Cache.KeyPrefix == "" && validStage(c.Stage) {
+		c.Cache.KeyPrefix = DefaultKeyPrefix(c.Stage)
+	}
 	r := &c.Redis
 	lambda := c.Mode == ModeLambda
 	if r.DialTimeout == 0 {
@@ -55,6 +60,10 @@ func (c *Config) Resolve() {
 		r.PoolSize = pick(lambda, 2, max(16, 8*runtime.GOMAXPROCS(0)))
 	}
 }
+
+// DefaultKeyPrefix is the key prefix of stage when CACHE_KEY_PREFIX is not set:
+// "store:<stage>:".
+func DefaultKeyPrefix(stage Stage) string { return "store:" + string(stage) + ":" }
 
 func pick[T any](cond bool, a, b T) T {
 	if cond {

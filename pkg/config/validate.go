@@ -90,8 +90,16 @@ func (c *Config) validate() []string {
 	if r.TLSInsecureSkipVerify && c.Stage == StageProd {
 		add("REDIS_TLS_INSECURE_SKIP_VERIFY", "not allowed when STAGE=prod")
 	}
-	if err := CheckPrefix(c.Cache.KeyPrefix); err != nil {
-		add("CACHE_KEY_PREFIX", err.Error())
+	switch p := c.Cache.KeyPrefix; {
+	case p == "" && !validStage(c.Stage):
+		// The default derives from STAGE, which is named below.
+	case CheckPrefix(p) != nil:
+		add("CACHE_KEY_PREFIX", CheckPrefix(p).Error())
+	case validStage(c.Stage) && !strings.HasSuffix(p, ":"+string(c.Stage)+":"):
+		// Two prefixes that end in different stages cannot be a parent and a child
+		// unless the longer one repeats the shorter whole, stage included, before
+		// its own stage (store:prod: and store:prod:x:dev:); see the README.
+		add("CACHE_KEY_PREFIX", "must end with the stage as its last segment (<name>:<STAGE>:, as the default store:<STAGE>: does), so that no stage's prefix contains another's")
 	}
 	if j := c.Cache.TTLJitter; j < 0 || j >= 1 {
 		add("CACHE_TTL_JITTER", "must be in [0, 1)")

@@ -1,7 +1,8 @@
 // Package tally keeps the application's cache figures (hits, misses, bypasses) in
 // Redis, so that what health reports is the whole application's, not one Lambda
 // environment's: each process counts in memory and adds its counts to one hash in
-// batches.
+// batches. The hash is not a cache entry: it lives outside the cache's key prefix, so
+// no clear removes it.
 package tally
 
 import (
@@ -50,10 +51,12 @@ func (c Counts) HitRatio() float64 {
 
 var tallyFields = [3]string{"hits", "misses", "bypasses"}
 
-// New returns a Tally kept in the hash at key (under the Service's prefix), written
-// through s (its breaker and timeouts) every batch outcomes or every interval.
+// New returns a Tally kept in the hash at key, the full Redis key, written through s
+// (its breaker and timeouts) every batch outcomes or every interval. Keep key out of
+// the Service's prefix: the figures are not cache entries, and whatever clears the
+// cache (Service.Clear) must not reset them.
 func New(s *cache.Service, key string, batch int, every time.Duration) *Tally {
-	t := &Tally{s: s, key: s.Key(key), every: every, batch: int64(max(batch, 1))}
+	t := &Tally{s: s, key: key, every: every, batch: int64(max(batch, 1))}
 	t.last.Store(time.Now().UnixNano())
 	return t
 }

@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/acmestore/storeapi/pkg/api"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -65,7 +66,8 @@ func run() error {
 		st, _ := os.Stat(out)
 		fmt.Printf("%s: %d bytes\n", name, st.Size())
 	}
-	prefix := fmt.Sprintf("coldstart%d:", os.Getpid())
+	// Its last segment is the stage, as config requires of every prefix.
+	prefix := fmt.Sprintf("coldstart%d:%s:", os.Getpid(), envOr("STAGE", "dev"))
 	defer cleanUp(*redisURL, prefix)
 	env := append(os.Environ(), "REDIS_URL="+*redisURL, "CACHE_KEY_PREFIX="+prefix, "AWS_LAMBDA_FUNCTION_TIMEOUT=10")
 	// One start to fill the cache, so the measured getProduct starts are HITs.
@@ -129,7 +131,8 @@ func freePort() string {
 	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 }
 
-// cleanUp removes the keys the measured functions wrote.
+// cleanUp removes the keys the measured functions wrote: the cache entries under
+// prefix and the figures beside it.
 func cleanUp(redisURL, prefix string) {
 	opts, err := redis.ParseURL(redisURL)
 	if err != nil {
@@ -138,6 +141,7 @@ func cleanUp(redisURL, prefix string) {
 	rdb := redis.NewClient(opts)
 	defer rdb.Close()
 	ctx := context.Background()
+	rdb.Unlink(ctx, api.TallyKey(prefix))
 	iter := rdb.Scan(ctx, 0, prefix+"*", 100).Iterator()
 	for iter.Next(ctx) {
 		rdb.Unlink(ctx, iter.Val())

@@ -27,6 +27,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -127,7 +128,8 @@ func run(args []string, out io.Writer) error {
 	if ownPrefix {
 		var b [6]byte
 		_, _ = rand.Read(b[:])
-		environ["CACHE_KEY_PREFIX"] = "load:" + hex.EncodeToString(b[:]) + ":"
+		// Its last segment is the stage, as config requires of every prefix.
+		environ["CACHE_KEY_PREFIX"] = "load:" + hex.EncodeToString(b[:]) + ":" + cmp.Or(environ["STAGE"], string(config.StageDev)) + ":"
 	}
 	// Lambda mode's pool (1–2 connections) fits one request at a time per
 	// environment; the redis mode shares one Service among -c workers, as the
@@ -290,11 +292,11 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// cleanup removes the keys under the tool's own prefix.
+// cleanup removes the keys under the tool's own prefix and the figures beside it.
 func cleanup(rdb redis.UniversalClient, prefix string) {
 	ctx := context.Background()
 	iter := rdb.Scan(ctx, 0, prefix+"*", 500).Iterator()
-	var keys []string
+	keys := []string{api.TallyKey(prefix)}
 	for iter.Next(ctx) {
 		keys = append(keys, iter.Val())
 		if len(keys) == 500 {

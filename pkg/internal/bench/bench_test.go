@@ -84,9 +84,7 @@ func setup(tb testing.TB) *env {
 		_ = a.Close()
 		ctx := context.Background()
 		keys, _ := raw.Keys(ctx, prefix+"*").Result()
-		if len(keys) > 0 {
-			_ = raw.Del(ctx, keys...).Err()
-		}
+		_ = raw.Del(ctx, append(keys, api.TallyKey(prefix))...).Err()
 		_ = raw.Close()
 	})
 	logger := telemetry.NewLogger(io.Discard, cfg.LogLevel)

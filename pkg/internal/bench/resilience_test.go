@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acmestore/storeapi/pkg/api"
 	"github.com/acmestore/storeapi/pkg/app"
 	"github.com/acmestore/storeapi/pkg/cache"
 	"github.com/acmestore/storeapi/pkg/config"
@@ -182,7 +183,5 @@ func deletePrefix(tb testing.TB, addr, prefix string) {
 	defer rdb.Close()
 	ctx := context.Background()
 	keys, _ := rdb.Keys(ctx, prefix+"*").Result()
-	if len(keys) > 0 {
-		_ = rdb.Del(ctx, keys...).Err()
-	}
+	_ = rdb.Del(ctx, append(keys, api.TallyKey(prefix))...).Err()
 }

@@ -37,7 +37,7 @@ func TestHostileRequests(t *testing.T) {
 	mr.RequireAuth(password)
 	a := apptest.Build(t, map[string]string{
 		"REDIS_URL":           "redis://:" + password + "@" + mr.Addr(),
-		"CACHE_KEY_PREFIX":    "hostile:",
+		"CACHE_KEY_PREFIX":    "hostile:prod:",
 		"CACHE_CLEAR_TOKEN":   clearToken,
 		"CACHE_CLEAR_ENABLED": "true",
 		"HEALTH_TOKEN":        healthToken,

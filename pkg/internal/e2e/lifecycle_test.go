@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acmestore/storeapi/pkg/api"
 	"github.com/acmestore/storeapi/pkg/internal/redistest"
 )
 
@@ -92,7 +93,7 @@ func TestAppFiguresAcrossEnvironments(t *testing.T) {
 			misses++
 		}
 	}
-	tally := s.prefix + "stats:getproduct"
+	tally := api.TallyKey(s.prefix)
 	// Fewer outcomes than a batch, in less than its interval: nothing written yet.
 	if exists(t, srv, tally) {
 		t.Fatalf("the figures were written before the environments stopped: %s", srv.MustDo("HGETALL", tally))
@@ -127,5 +128,16 @@ func TestAppFiguresAcrossEnvironments(t *testing.T) {
 	noSecrets(t, "the health response", r.Raw, healthToken)
 	for _, f := range []*function{a, b, hl} {
 		noSecrets(t, f.name+"'s output", f.allOutput(), healthToken)
+	}
+
+	// The figures are not cache entries: "scope: all" removes the four products'
+	// entries, counts those alone, and leaves the figures as they were.
+	cc := s.start("cacheclear", "CACHE_CLEAR_ENABLED", "true")
+	r = cc.invoke(clearEvent(t, v2, s.token, `{"scope":"all"}`))
+	if r.Status != 200 || r.json(t)["deleted"] != 4.0 {
+		t.Fatalf("cacheClear scope all: %d %s, want 200 and deleted 4 (the products' entries)", r.Status, r.Body)
+	}
+	if got := srv.MustDo("HGETALL", tally); got != want && got != "misses\n"+strconv.Itoa(misses)+"\nhits\n"+strconv.Itoa(hits) {
+		t.Fatalf("after scope all, HGETALL %s = %q, want hits %d and misses %d", tally, got, hits, misses)
 	}
 }

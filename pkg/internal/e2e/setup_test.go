@@ -49,13 +49,13 @@ type stack struct {
 }
 
 // newStack returns settings pointing the functions at redisURL, with a random key
-// prefix and cacheClear token. kv are extra variables, as key, value pairs.
+// prefix (e2e:<random>:<STAGE>:, its last segment the stage as config requires) and
+// cacheClear token. kv are extra variables, as key, value pairs.
 func newStack(tb testing.TB, redisURL string, kv ...string) *stack {
 	tb.Helper()
-	s := &stack{tb: tb, prefix: "e2e:" + randHex(6) + ":", token: "tok-" + randHex(12)}
+	s := &stack{tb: tb, token: "tok-" + randHex(12)}
 	s.env = map[string]string{
 		"REDIS_URL":              redisURL,
-		"CACHE_KEY_PREFIX":       s.prefix,
 		"CACHE_CLEAR_TOKEN":      s.token,
 		"REDIS_READ_TIMEOUT":     readTimeout.String(),
 		"REDIS_DIAL_TIMEOUT":     dialTimeout.String(),
@@ -63,6 +63,8 @@ func newStack(tb testing.TB, redisURL string, kv ...string) *stack {
 		"STAGE":                  "dev",
 	}
 	setPairs(tb, s.env, kv)
+	s.prefix = "e2e:" + randHex(6) + ":" + s.env["STAGE"] + ":"
+	s.env["CACHE_KEY_PREFIX"] = s.prefix
 	return s
 }
 

@@ -53,12 +53,14 @@ func SharedAddr(tb testing.TB) string {
 	return addr
 }
 
-// Prefix returns a random key prefix for one test, ending in ':'.
+// Prefix returns a random key prefix for one test in the default stage, dev:
+// "test:<random>:dev:", whose last segment is the stage as config requires of
+// CACHE_KEY_PREFIX.
 func Prefix(tb testing.TB) string {
 	tb.Helper()
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	return "test:" + hex.EncodeToString(b[:]) + ":"
+	return "test:" + hex.EncodeToString(b[:]) + ":dev:"
 }
 
 // ServerBinary returns the path of redis-server, skipping (or failing in CI) if absent.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acmestore/storeapi/pkg/api"
 	"github.com/acmestore/storeapi/pkg/app"
 	"github.com/acmestore/storeapi/pkg/config"
 	"github.com/acmestore/storeapi/pkg/internal/apptest"
@@ -30,9 +31,8 @@ func TestLoadToolWithBaseline(t *testing.T) {
 	t.Cleanup(func() {
 		ctx := context.Background()
 		rdb := a.Redis.Client()
-		if keys, _ := rdb.Keys(ctx, prefix+"*").Result(); len(keys) > 0 {
-			_ = rdb.Del(ctx, keys...).Err()
-		}
+		keys, _ := rdb.Keys(ctx, prefix+"*").Result()
+		_ = rdb.Del(ctx, append(keys, api.TallyKey(prefix))...).Err()
 	})
 	srv := httptest.NewServer(app.Handler(app.All, a, telemetry.NewLogger(io.Discard, nil)))
 	defer srv.Close()
