@@ -7,16 +7,35 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"testing"
 )
 
-// FuzzInvoke feeds arbitrary payloads to Invoke: it must never panic, and whatever
-// it answers is a response in the shape of the event. The seed corpus is in
-// testdata/fuzz/FuzzInvoke (events of both shapes, garbage, huge bodies).
+// FuzzInvoke feeds arbitrary payloads to Invoke: it must never panic, whatever it
+// answers is a response in the shape of the event, and nothing is written to stdout
+// or with the log package: api-proxy writes there only about an event it cannot
+// convert (fmt.Printf of the raw method and path, and the whole URL with the log
+// package), which the event checks must have refused first. The seed corpus is in
+// testdata/fuzz/FuzzInvoke (events of both shapes, garbage, huge bodies, events API
+// Gateway could not send).
 func FuzzInvoke(f *testing.F) {
-	// api-proxy reports unconvertible events with the standard logger.
-	log.SetOutput(io.Discard)
-	f.Cleanup(func() { log.SetOutput(os.Stderr) })
+	// A file, not a pipe: its size tells at once whether anything was written.
+	stdout, err := os.CreateTemp(f.TempDir(), "stdout")
+	if err != nil {
+		f.Fatal(err)
+	}
+	prevStdout, prevLog := os.Stdout, log.Writer()
+	os.Stdout = stdout
+	var logged atomic.Int64
+	log.SetOutput(writerFunc(func(p []byte) (int, error) {
+		logged.Add(int64(len(p)))
+		return len(p), nil
+	}))
+	f.Cleanup(func() {
+		os.Stdout = prevStdout
+		log.SetOutput(prevLog)
+		_ = stdout.Close()
+	})
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /products/{id}", func(w http.ResponseWriter, r *http.Request) {
@@ -33,6 +52,17 @@ func FuzzInvoke(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		out, err := l.Invoke(context.Background(), payload)
+		logs := logged.Swap(0)
+		if fi, err := stdout.Stat(); err != nil || fi.Size() != 0 {
+			b, _ := os.ReadFile(stdout.Name())
+			// Start the next input (the next seed) on an empty file.
+			_ = stdout.Truncate(0)
+			_, _ = stdout.Seek(0, io.SeekStart)
+			t.Fatalf("written to stdout: %.300q (stat: %v)", b, err)
+		}
+		if logs != 0 {
+			t.Fatalf("%d bytes written with the log package (api-proxy could not convert the event)", logs)
+		}
 		if err != nil {
 			if out != nil {
 				t.Errorf("error %v with a response %q", err, out)
@@ -55,3 +85,7 @@ func FuzzInvoke(f *testing.F) {
 		}
 	})
 }
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

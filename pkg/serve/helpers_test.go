@@ -2,11 +2,13 @@ package serve
 
 import (
 	"encoding/json"
+	"log"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -116,4 +118,46 @@ func leakedGoroutines() []string {
 		}
 	}
 	return leaked
+}
+
+// captureStdout points os.Stdout at a file until the test ends or the returned
+// function is called, which returns what was written to it. Tests that use it must
+// not run in parallel.
+func captureStdout(tb testing.TB) func() string {
+	tb.Helper()
+	f, err := os.CreateTemp(tb.TempDir(), "stdout")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	prev := os.Stdout
+	os.Stdout = f
+	var once sync.Once
+	var out string
+	stop := func() string {
+		once.Do(func() {
+			os.Stdout = prev
+			_ = f.Close()
+			b, _ := os.ReadFile(f.Name())
+			out = string(b)
+		})
+		return out
+	}
+	tb.Cleanup(func() { stop() })
+	return stop
+}
+
+// captureLog points the log package's standard logger at a buffer until the test
+// ends or the returned function is called, which returns what was written to it.
+func captureLog(tb testing.TB) func() string {
+	tb.Helper()
+	var buf logbuf.Buffer
+	prev := log.Writer()
+	log.SetOutput(&buf)
+	var once sync.Once
+	stop := func() string {
+		once.Do(func() { log.SetOutput(prev) })
+		return buf.String()
+	}
+	tb.Cleanup(func() { stop() })
+	return stop
 }

@@ -50,10 +50,14 @@ func newLambda(h http.Handler, o Options) *Lambda {
 // The handler's request carries the invocation's deadline less DeadlineMargin, or
 // NoDeadlineTimeout from now when the invocation has no deadline or one already
 // past; the request id; and whether this is the cold start. A handler panic is
-// answered with a 500 JSON body and logged. An event that cannot become a request
-// (bad base64 body, unparsable path) is answered with 400. Invoke returns an error,
-// which the runtime reports as a failed invocation, only for a payload that is not
-// an API Gateway or function URL event.
+// answered with a 500 JSON body and logged. An event that cannot become a request,
+// or that API Gateway could not have sent (a method that is not a token; a control
+// character in the path, a header or the query string; a header name that is not a
+// token; a bad base64 body; a path that does not parse), is answered with 400 and
+// one WARN line that says why, never what the event held; api-proxy never sees it,
+// so its own prints (to stdout, and with the log package) do not happen. Invoke
+// returns an error, which the runtime reports as a failed invocation, only for a
+// payload that is not an API Gateway or function URL event.
 func (l *Lambda) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	switch kind := kindOf(payload); kind {
 	case kindHTTPv2:
@@ -82,9 +86,15 @@ func (l *Lambda) invokeV2(ctx context.Context, payload []byte) ([]byte, error) {
 
 	ctx, cancel, in := l.begin(ctx, ev.RequestContext.RequestID)
 	defer cancel()
-	// The WithContext variant puts the API Gateway context into the request's
-	// context; the plain one would JSON-encode it into a header on every call.
-	r, err := l.httpV2.EventToRequestWithContext(ctx, ev)
+	var r *http.Request
+	err := checkV2(&ev)
+	if err == nil {
+		// The WithContext variant puts the API Gateway context into the request's
+		// context; the plain one would JSON-encode it into a header on every call.
+		if r, err = l.httpV2.EventToRequestWithContext(ctx, ev); err != nil {
+			err = errEventConvert
+		}
+	}
 	resp := serveEvent(l, ctx, in, r, err, core.NewProxyResponseWriterV2)
 	out, err := l.o.Codec.Marshal(resp)
 	if err != nil {
@@ -110,7 +120,13 @@ func (l *Lambda) invokeV1(ctx context.Context, payload []byte, kind eventKind) (
 
 	ctx, cancel, in := l.begin(ctx, ev.RequestContext.RequestID)
 	defer cancel()
-	r, err := l.rest.EventToRequestWithContext(ctx, ev)
+	var r *http.Request
+	err := checkV1(&ev)
+	if err == nil {
+		if r, err = l.rest.EventToRequestWithContext(ctx, ev); err != nil {
+			err = errEventConvert
+		}
+	}
 	resp := serveEvent(l, ctx, in, r, err, core.NewProxyResponseWriter)
 	out, err := l.o.Codec.Marshal(resp)
 	if err != nil {
@@ -164,7 +180,8 @@ type proxyWriter[R any] interface {
 }
 
 // serveEvent runs the handler on r (or answers 400 when the event could not become a
-// request) and returns the response in the event's shape.
+// request, reqErr being one of the fixed errEvent errors) and returns the response in
+// the event's shape.
 func serveEvent[R any, W proxyWriter[R]](l *Lambda, ctx context.Context, in *info, r *http.Request, reqErr error, newWriter func() W) R {
 	w := newWriter()
 	if reqErr != nil {

@@ -560,22 +560,70 @@ func TestInvokeInvalid(t *testing.T) {
 	}
 }
 
+// TestInvokeBadRequestEvent sends events that API Gateway could not send, or that
+// api-proxy could not convert, each with a token in its query string and a forged log
+// line where a line break fits: each is a 400 with fault's body, the handler does not
+// run, one WARN line says why without repeating the event, and nothing reaches stdout
+// or the log package (where api-proxy reports what it cannot convert, with the whole
+// URL).
 func TestInvokeBadRequestEvent(t *testing.T) {
+	const (
+		token = "tok-5ecret"
+		// forged is a request line of our own, as it reads inside a JSON string.
+		forged = `{\"level\":\"ERROR\",\"message\":\"request\",\"ServerError\":1000,\"forged\":\"x\"}`
+		nl     = `\n` + forged + `\n` // a line break before and after, escaped as well
+	)
+	v2 := func(method, path, extra string) string {
+		return `{"version":"2.0","rawPath":"` + path + `","rawQueryString":"access_token=` + token + `",` + extra +
+			`"requestContext":{"requestId":"r","domainName":"id.execute-api.eu-west-1.amazonaws.com","http":{"method":"` + method + `","path":"` + path + `"}}}`
+	}
+	v1 := func(method, path, extra string) string {
+		return `{"path":"` + path + `","httpMethod":"` + method + `","queryStringParameters":{"access_token":"` + token + `"},` + extra +
+			`"requestContext":{"requestId":"r","domainName":"id.execute-api.eu-west-1.amazonaws.com"}}`
+	}
 	tests := []struct {
 		name    string
 		v2      bool
 		payload string
+		reason  error
 	}{
-		{"v2 bad base64", true, `{"version":"2.0","rawPath":"/x","body":"%%%","isBase64Encoded":true,"requestContext":{"requestId":"r","http":{"method":"POST"}}}`},
-		{"v1 bad base64", false, `{"path":"/x","httpMethod":"POST","body":"%%%","isBase64Encoded":true,"requestContext":{"requestId":"r"}}`},
-		{"v2 bad escape in path", true, `{"version":"2.0","rawPath":"/products/%zz","requestContext":{"requestId":"r","http":{"method":"GET"}}}`},
-		{"v1 bad method", false, `{"path":"/x","httpMethod":"GE T","requestContext":{"requestId":"r"}}`},
+		{"v2 bad base64", true, v2("POST", "/x", `"body":"%%%","isBase64Encoded":true,`), errEventBody},
+		{"v1 bad base64", false, v1("POST", "/x", `"body":"%%%","isBase64Encoded":true,`), errEventBody},
+		{"v2 bad escape in path", true, v2("GET", "/products/%zz", ""), errEventURL},
+		{"v1 bad escape in path", false, v1("GET", "/products/42%", ""), errEventURL},
+		{"v2 bad escape in a fragment", true, v2("GET", "/products/42#%zz", ""), errEventURL},
+		{"v1 bad method", false, v1("GE T", "/x", ""), errEventMethod},
+		{"v2 method with a line break", true, v2("GET"+nl, "/x", ""), errEventMethod},
+		{"v1 method with a line break", false, v1("GET"+nl, "/x", ""), errEventMethod},
+		{"v2 non-ASCII method", true, v2("GÉT", "/x", ""), errEventMethod},
+		{"v2 path with a line break", true, v2("GET", "/products/42"+nl, ""), errEventPath},
+		{"v1 path with a line break", false, v1("GET", "/products/42"+nl, ""), errEventPath},
+		{"v2 path with NUL", true, v2("GET", `/products/42\u0000`, ""), errEventPath},
+		{"v1 path with CR", false, v1("GET", `/products/42\r`, ""), errEventPath},
+		{"v1 path with DEL", false, v1("GET", "/products/42\u007f", ""), errEventPath},
+		{"v2 only http.path has a line break", true, `{"version":"2.0","rawPath":"/x","requestContext":{"requestId":"r","http":{"method":"GET","path":"/x` + nl + `"}}}`, errEventPath},
+		{"v1 only requestContext.path has a line break", false, `{"path":"/x","httpMethod":"GET","requestContext":{"requestId":"r","path":"/dev/x` + nl + `"}}`, errEventPath},
+		{"v2 header value with CRLF", true, v2("GET", "/x", `"headers":{"x-evil":"a\r\nSet-Cookie: pwned=1"},`), errEventHeader},
+		{"v2 header value with NUL", true, v2("GET", "/x", `"headers":{"x-evil":"a\u0000"},`), errEventHeader},
+		{"v2 header name with a line break", true, v2("GET", "/x", `"headers":{"x`+nl+`":"1"},`), errEventHeader},
+		{"v2 header name with a space", true, v2("GET", "/x", `"headers":{"x evil":"1"},`), errEventHeader},
+		{"v2 empty header name", true, v2("GET", "/x", `"headers":{"":"1"},`), errEventHeader},
+		{"v2 cookie with a line break", true, v2("GET", "/x", `"cookies":["a=1`+nl+`"],`), errEventHeader},
+		{"v1 header value with LF", false, v1("GET", "/x", `"headers":{"X-Evil":"a`+nl+`"},`), errEventHeader},
+		{"v1 multi-value header value with CR", false, v1("GET", "/x", `"multiValueHeaders":{"X-Evil":["ok","a\r"]},`), errEventHeader},
+		{"v1 multi-value header name with a colon", false, v1("GET", "/x", `"multiValueHeaders":{"X-Evil:":["1"]},`), errEventHeader},
+		{"v2 query string with a line break", true, `{"version":"2.0","rawPath":"/x","rawQueryString":"access_token=` + token + nl + `","requestContext":{"requestId":"r","http":{"method":"GET"}}}`, errEventURL},
+		{"v2 query string with a bad escape in a fragment", true, `{"version":"2.0","rawPath":"/x","rawQueryString":"access_token=` + token + `#%zz","requestContext":{"requestId":"r","http":{"method":"GET"}}}`, errEventURL},
+		{"v2 domain name with a line break", true, `{"version":"2.0","rawPath":"/x","rawQueryString":"access_token=` + token + `","requestContext":{"requestId":"r","domainName":"a` + nl + `","http":{"method":"GET"}}}`, errEventURL},
+		{"v1 domain name with a space", false, `{"path":"/x","httpMethod":"GET","queryStringParameters":{"access_token":"` + token + `"},"requestContext":{"requestId":"r","domainName":"a b"}}`, errEventURL},
+		{"v1 domain name with a bad port", false, `{"path":"/x","httpMethod":"GET","queryStringParameters":{"access_token":"` + token + `"},"requestContext":{"requestId":"r","domainName":"a:b"}}`, errEventURL},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var logs logbuf.Buffer
 			called := false
 			l := NewLambda(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { called = true }), Options{Logger: jsonLogger(&logs)})
+			stdout, stdlog := captureStdout(t), captureLog(t)
 			got := invokeShape(t, l, tt.v2, []byte(tt.payload))
 			if got.status != http.StatusBadRequest || got.body != `{"error":"bad request","code":"invalid_request","requestId":"r"}`+"\n" {
 				t.Errorf("got %d %s", got.status, got.body)
@@ -583,8 +631,71 @@ func TestInvokeBadRequestEvent(t *testing.T) {
 			if called {
 				t.Error("handler ran")
 			}
-			if lines := logLines(t, &logs); len(lines) != 1 || lines[0]["requestId"] != "r" {
-				t.Errorf("log: %s", logs.String())
+			lines := logLines(t, &logs)
+			if len(lines) != 1 || lines[0]["requestId"] != "r" || lines[0]["level"] != "WARN" || lines[0]["error"] != tt.reason.Error() {
+				t.Errorf("want one WARN line with the request id and %q; log:\n%s", tt.reason, logs.String())
+			}
+			for _, s := range []string{token, "forged", "pwned"} {
+				if strings.Contains(logs.String(), s) {
+					t.Errorf("the log repeats the event's %q:\n%s", s, logs.String())
+				}
+			}
+			if out := stdout(); out != "" {
+				t.Errorf("written to stdout: %q", out)
+			}
+			if out := stdlog(); out != "" {
+				t.Errorf("written to the log package (by api-proxy): %q", out)
+			}
+		})
+	}
+}
+
+// TestInvokeOddButValidEvents checks that the event checks refuse no more than they
+// must: what API Gateway can send, or api-proxy can convert, reaches the handler.
+func TestInvokeOddButValidEvents(t *testing.T) {
+	tests := []struct {
+		name     string
+		v2       bool
+		payload  string
+		path     string
+		header   string // X-Odd's value as the handler sees it
+		hostEnv  string // GO_API_HOST, when set
+		wantHost string
+	}{
+		{name: "v2 tab and UTF-8 in a header value", v2: true, payload: `{"version":"2.0","rawPath":"/products/42","headers":{"x-odd":"a\tb \u00e9"},"requestContext":{"http":{"method":"GET"}}}`, path: "/products/42", header: "a\tb \u00e9"},
+		{name: "v1 tab and UTF-8 in a header value", payload: `{"path":"/products/42","httpMethod":"GET","multiValueHeaders":{"X-Odd":["a\tb \u00e9"]}}`, path: "/products/42", header: "a\tb \u00e9"},
+		{name: "v2 escapes and UTF-8 in the path", v2: true, payload: `{"version":"2.0","rawPath":"/products/a%20b\u00e9","requestContext":{"http":{"method":"GET"}}}`, path: "/products/a b\u00e9"},
+		{name: "v1 decoded space in the path", payload: `{"path":"/products/a b","httpMethod":"GET"}`, path: "/products/a b"},
+		{name: "v1 path without a leading slash", payload: `{"path":"products/42","httpMethod":"GET"}`, path: "/products/42"},
+		{name: "v2 lower-case custom method", v2: true, payload: `{"version":"2.0","rawPath":"/x","requestContext":{"http":{"method":"purge"}}}`, path: "/x"},
+		{name: "v1 query parameters with control characters, which api-proxy escapes", payload: `{"path":"/x","httpMethod":"GET","queryStringParameters":{"a\n":"\u0000"}}`, path: "/x"},
+		{name: "v2 query string with a bad escape", v2: true, payload: `{"version":"2.0","rawPath":"/x","rawQueryString":"a=%zz","requestContext":{"http":{"method":"GET"}}}`, path: "/x"},
+		{name: "v2 domain name with a port", v2: true, payload: `{"version":"2.0","rawPath":"/x","requestContext":{"domainName":"localhost:3000","http":{"method":"GET"}}}`, path: "/x", wantHost: "localhost:3000"},
+		{name: "v1 GO_API_HOST", payload: `{"path":"/x","httpMethod":"GET","requestContext":{"domainName":"a b"}}`, path: "/x", hostEnv: "https://api.example.com", wantHost: "api.example.com"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.hostEnv != "" {
+				t.Setenv(core.CustomHostVariable, tt.hostEnv)
+			}
+			var got seen
+			called := false
+			l := NewLambda(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				called = true
+				got = record(r)
+			}), quietOptions())
+			stdlog := captureLog(t)
+			if r := invokeShape(t, l, tt.v2, []byte(tt.payload)); r.status != http.StatusOK {
+				t.Errorf("status %d: %s", r.status, r.body)
+			}
+			if !called {
+				t.Fatal("handler did not run")
+			}
+			if got.Path != tt.path || got.Header.Get("X-Odd") != tt.header || got.Host != tt.wantHost {
+				t.Errorf("handler saw path %q, X-Odd %q, host %q; want %q, %q, %q", got.Path, got.Header.Get("X-Odd"), got.Host, tt.path, tt.header, tt.wantHost)
+			}
+			if out := stdlog(); out != "" {
+				t.Errorf("written to the log package: %q", out)
 			}
 		})
 	}
@@ -682,4 +793,35 @@ func (c *countingCodec) Marshal(v any) ([]byte, error) {
 func (c *countingCodec) Unmarshal(data []byte, v any) error {
 	c.unmarshal++
 	return json.Unmarshal(data, v)
+}
+
+// TestPlainURL checks the shortcut of checkURL: every URL that plainURL lets through
+// without a parse does parse, as api-proxy will build it.
+func TestPlainURL(t *testing.T) {
+	domains := []string{"", ".", "-", "a", "id.execute-api.eu-west-1.amazonaws.com", "a:1", "[::1]", "a@b", "a b", "a%41"}
+	paths := []string{"", "/", "x", "//", "//x", "/a b", "/a?b", "/a;b", "/a:b", "/é", "/%41", "/%zz", "/#%zz", "/a\\b", "/[x]"}
+	queries := []string{"", "a=b", "a=b?c", "a=<b>", "a=%zz", "a#%zz", "a=é", " "}
+	for _, d := range domains {
+		for _, p := range paths {
+			for _, q := range queries {
+				if !plainURL(d, p, q) {
+					continue
+				}
+				u := "https://" + d
+				if !strings.HasPrefix(p, "/") {
+					u += "/"
+				}
+				u += p
+				if q != "" {
+					u += "?" + q
+				}
+				if _, err := url.Parse(u); err != nil {
+					t.Errorf("plainURL(%q, %q, %q), but %v", d, p, q, err)
+				}
+			}
+		}
+	}
+	if plainURL("a b", "/", "") || plainURL("a", "/%zz", "") || plainURL("a", "/", "#%zz") {
+		t.Error("plainURL lets through a URL to parse")
+	}
 }

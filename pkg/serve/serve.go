@@ -7,7 +7,11 @@
 // Under Lambda, each invocation's event is turned into a request with
 // aws-lambda-go-api-proxy: HTTP API payload 2.0 and function URL events get a
 // payload 2.0 response, REST API (and HTTP API payload 1.0) events get a proxy
-// response, decided per event. A panicking handler answers 500 instead of taking the
+// response, decided per event. An event is checked before api-proxy sees it: one
+// that API Gateway could not have sent (control characters in its path or headers,
+// a method that is not a token) or that api-proxy could not convert is a 400, so
+// api-proxy's own prints, which go straight to stdout, never happen and nothing but
+// the logger writes there. A panicking handler answers 500 instead of taking the
 // execution environment down.
 package serve
 

@@ -1,19 +1,24 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"log"
 	"log/slog"
 	"net/url"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/acmestore/storeapi/pkg/app"
 	"github.com/acmestore/storeapi/pkg/config"
 	"github.com/acmestore/storeapi/pkg/internal/apptest"
 	"github.com/acmestore/storeapi/pkg/internal/logbuf"
+	"github.com/acmestore/storeapi/pkg/internal/redistest"
 	"github.com/acmestore/storeapi/pkg/serve"
 	"github.com/acmestore/storeapi/pkg/telemetry"
 	"github.com/alicebob/miniredis/v2"
@@ -27,12 +32,18 @@ const invokeError = -1
 // (app.Handler in serve.NewLambda with app.LambdaOptions, as the bootstraps run it)
 // in-process, against miniredis with a password, in the prod stage: each gets its
 // expected status; nothing panics, no response echoes input as markup, and no secret
-// (the Redis password, the cacheClear and health tokens) appears in any response or
-// captured log line.
+// (the Redis password, the cacheClear and health tokens, a query string's token)
+// appears in any response or captured log line. Nothing is written to os.Stdout but
+// through the logger (here it writes elsewhere, so stdout must stay empty), and each
+// event that API Gateway could not send is answered 400 with exactly one log line.
+//
+// It does not run in parallel: it points os.Stdout at a pipe, and it makes its
+// logger slog's default, as the bootstraps do.
 func TestHostileRequests(t *testing.T) {
-	t.Parallel()
 	password, clearToken, healthToken := "pw-"+randHex(12), "clear-"+randHex(12), "health-"+randHex(12)
-	secrets := []string{password, clearToken, healthToken}
+	queryToken := "qs-" + randHex(12)
+	secrets := []string{password, clearToken, healthToken, queryToken}
+	forged := forgedLine(randHex(8))
 	mr := miniredis.RunT(t)
 	mr.RequireAuth(password)
 	a := apptest.Build(t, map[string]string{
@@ -46,8 +57,8 @@ func TestHostileRequests(t *testing.T) {
 	var logs logbuf.Buffer
 	logger := telemetry.NewLogger(&logs, slog.LevelDebug)
 	// As app.NewLogger does in the bootstraps: the log package's lines (api-proxy's
-	// on bad events) and go-redis's go through the same JSON handler. (api-proxy also
-	// prints one plain line to stdout for an event it cannot convert; not captured.)
+	// on bad events, aws-lambda-go's) and go-redis's go through the same JSON handler.
+	stdout := captureStdout(t)
 	prev, prevOut, prevFlags := slog.Default(), log.Writer(), log.Flags()
 	slog.SetDefault(logger)
 	t.Cleanup(func() {
@@ -125,10 +136,13 @@ func TestHostileRequests(t *testing.T) {
 		{"100 kB query string", "getProduct", edit("getproduct.v2.json", func(ev map[string]any) {
 			ev["rawQueryString"] = "q=" + strings.Repeat("%3Cscript%3E", 8<<10)
 		}), 200, []string{"<script", "%3Cscript"}},
+		{"token in the query string v2", "getProduct", edit("getproduct.v2.json", func(ev map[string]any) {
+			ev["rawQueryString"] = "access_token=" + queryToken
+		}), 200, []string{queryToken}},
+		{"token in the query string v1", "getProduct", edit("getproduct.v1.json", func(ev map[string]any) {
+			ev["multiValueQueryStringParameters"] = map[string]any{"access_token": []any{queryToken}}
+		}), 200, []string{queryToken}},
 		{"invalid query escape", "getProduct", edit("getproduct.v2.json", func(ev map[string]any) { ev["rawQueryString"] = "a=%zz&b=<i>" }), 200, nil},
-		{"CRLF in a header", "getProduct", edit("getproduct.v2.json", func(ev map[string]any) {
-			obj(ev, "headers")["x-evil"] = "a\r\nSet-Cookie: pwned=1"
-		}), 200, []string{"pwned"}},
 		{"markup in cookies", "getProduct", edit("getproduct.v2.json", func(ev map[string]any) { ev["cookies"] = []any{"a=<script>", "=;;="} }), 200, []string{"<script"}},
 		{"named stage in rawPath", "getProduct", edit("getproduct.v2.json", func(ev map[string]any) {
 			ev["rawPath"] = "/prod/products/prod-0001"
@@ -193,8 +207,24 @@ func TestHostileRequests(t *testing.T) {
 		}), 401, nil},
 	}
 
+	for _, u := range unsendableEvents(t, forged.text, "access_token="+queryToken) {
+		rows = append(rows, struct {
+			name  string
+			fn    string
+			ev    []byte
+			want  int
+			never []string
+		}{unsendable + u.name, "getProduct", u.ev, 400, []string{forged.marker, queryToken, "pwned"}})
+	}
+
 	for _, row := range rows {
 		t.Run(row.name, func(t *testing.T) {
+			logged := len(logs.String())
+			defer func() {
+				if strings.HasPrefix(row.name, unsendable) {
+					wantOneWarning(t, logs.String()[logged:])
+				}
+			}()
 			out, err := invokeNoPanic(t, entries[row.fn], row.ev)
 			if row.want == invokeError {
 				if err == nil {
@@ -253,8 +283,14 @@ func TestHostileRequests(t *testing.T) {
 		})
 	}
 
+	if out := stdout(); out != "" {
+		t.Errorf("%d bytes written to stdout outside the logger (a forged log line, a query string?):\n%.600q", len(out), out)
+	}
 	captured := logs.String()
 	noSecrets(t, "the captured log", captured, secrets...)
+	if strings.Contains(captured, forged.marker) {
+		t.Errorf("the forged line's text reached the log")
+	}
 	lines := strings.Split(strings.TrimRight(captured, "\n"), "\n")
 	requests := 0
 	for _, line := range lines {
@@ -292,4 +328,190 @@ func invokeNoPanic(t *testing.T, l *serve.Lambda, ev []byte) (out []byte, err er
 func sampleEventBytes(tb testing.TB, name string) []byte {
 	tb.Helper()
 	return encode(tb, sampleEvent(tb, name))
+}
+
+// TestHostileRequestsBootstrap runs the getProduct bootstrap under the emulator and
+// sends it the events API Gateway could not send, each with a token in its query
+// string: each is a 400, and the process writes nothing but the function's JSON lines
+// (and the emulator its own): no forged line, no raw control character, no query.
+func TestHostileRequestsBootstrap(t *testing.T) {
+	t.Parallel()
+	queryToken := "qs-" + randHex(12)
+	forged := forgedLine(randHex(8))
+	srv := redistest.Start(t)
+	s := newStack(t, "redis://"+srv.Addr())
+	gp := s.start("getproduct")
+	events := unsendableEvents(t, forged.text, "access_token="+queryToken)
+	for _, e := range events {
+		if r := gp.invoke(e.ev); r.Status != 400 {
+			t.Errorf("%s: %d, want 400: %.300s", e.name, r.Status, r.Body)
+		}
+	}
+	if r := gp.invoke(productEvent(t, v2, "prod-0001")); r.Status != 200 {
+		t.Errorf("a good event after them: %d: %.300s", r.Status, r.Body)
+	}
+	gp.stop()
+
+	out := gp.stdout()
+	for _, where := range []struct{ name, text string }{{"stdout", out}, {"stderr", gp.stderr()}} {
+		noSecrets(t, where.name, where.text, queryToken)
+		if strings.Contains(where.text, forged.marker) {
+			t.Errorf("the forged line's text is in the process's %s", where.name)
+		}
+	}
+	warnings := 0
+	for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+		if emulatorLine(line) {
+			continue
+		}
+		var l logLine
+		if err := json.Unmarshal([]byte(line), &l); err != nil || l.str("timestamp") == "" || l.str("level") == "" {
+			t.Errorf("a stdout line that is not one of the function's JSON lines: %.300q", line)
+			continue
+		}
+		if l.str("level") == "WARN" {
+			warnings++
+		}
+	}
+	if warnings != len(events) {
+		t.Errorf("%d WARN lines for %d rejected events", warnings, len(events))
+	}
+}
+
+// emulatorLine reports whether line is one the emulator writes to its stdout itself.
+func emulatorLine(line string) bool {
+	for _, p := range []string{"START RequestId: ", "END RequestId: ", "REPORT RequestId: "} {
+		if strings.HasPrefix(line, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// unsendable starts the names of TestHostileRequests's rows that API Gateway could not
+// send: each must be a 400 with exactly one log line.
+const unsendable = "unsendable: "
+
+// forged is a line that looks like the function's own request line, with a marker to
+// find it by.
+type forged struct{ marker, text string }
+
+func forgedLine(marker string) forged {
+	return forged{marker, `{"timestamp":"2026-01-01T00:00:00.000Z","level":"ERROR","message":"request","function":"getProduct","status":500,"ServerError":1000,"forged":"` + marker + `"}`}
+}
+
+type hostileEvent struct {
+	name string
+	ev   []byte
+}
+
+// unsendableEvents are getProduct events whose path, method, headers, cookies, query
+// or domain hold what API Gateway never sends (control characters; a line break
+// followed by forged, which would start a log line of its own; text that is no URL),
+// or whose body is not the base64 it claims to be, each with the query string query.
+// api-proxy cannot turn such an event into a request and says so on stdout with
+// fmt.Printf, and with the log package, giving the whole URL and its query.
+func unsendableEvents(tb testing.TB, forged, query string) []hostileEvent {
+	tb.Helper()
+	line := "\n" + forged + "\n"
+	v2 := func(f func(ev, http map[string]any)) []byte {
+		ev := sampleEvent(tb, "getproduct.v2.json")
+		ev["rawQueryString"] = query
+		f(ev, obj(ev, "requestContext", "http"))
+		return encode(tb, ev)
+	}
+	v1 := func(f func(ev map[string]any)) []byte {
+		ev := sampleEvent(tb, "getproduct.v1.json")
+		k, v, _ := strings.Cut(query, "=")
+		ev["queryStringParameters"] = map[string]any{k: v}
+		ev["multiValueQueryStringParameters"] = map[string]any{k: []any{v}}
+		f(ev)
+		return encode(tb, ev)
+	}
+	return []hostileEvent{
+		{"v2 rawPath with a forged log line", v2(func(ev, h map[string]any) {
+			ev["rawPath"] = "/products/prod-0001" + line
+			h["path"] = ev["rawPath"]
+		})},
+		{"v2 http.path with a forged log line, no rawPath", v2(func(ev, h map[string]any) {
+			delete(ev, "rawPath")
+			h["path"] = "/products/prod-0001" + line
+		})},
+		{"v2 rawPath with CR and NUL", v2(func(ev, h map[string]any) { ev["rawPath"] = "/products/prod\r\x00-0001" })},
+		{"v2 rawPath with DEL", v2(func(ev, h map[string]any) { ev["rawPath"] = "/products/prod\x7f0001" })},
+		{"v2 rawPath with a bad escape", v2(func(ev, h map[string]any) { ev["rawPath"] = "/products/%zz" })},
+		{"v2 method with a forged log line", v2(func(ev, h map[string]any) { h["method"] = "GET" + line })},
+		{"v2 method with a space", v2(func(ev, h map[string]any) { h["method"] = "GE T" })},
+		{"v2 header value with CRLF", v2(func(ev, h map[string]any) {
+			obj(ev, "headers")["x-evil"] = "a\r\nSet-Cookie: pwned=1"
+		})},
+		{"v2 header value with a forged log line", v2(func(ev, h map[string]any) { obj(ev, "headers")["x-evil"] = "a" + line })},
+		{"v2 header name with NUL", v2(func(ev, h map[string]any) { obj(ev, "headers")["x-a\x00b"] = "1" })},
+		{"v2 header name with a forged log line", v2(func(ev, h map[string]any) { obj(ev, "headers")["x"+line] = "1" })},
+		{"v2 cookie with a forged log line", v2(func(ev, h map[string]any) { ev["cookies"] = []any{"a=1" + line} })},
+		{"v2 query string with a forged log line", v2(func(ev, h map[string]any) { ev["rawQueryString"] = query + "&x=" + line })},
+		{"v2 domainName with a forged log line", v2(func(ev, h map[string]any) { obj(ev, "requestContext")["domainName"] = "a" + line })},
+		{"v2 domainName with a space", v2(func(ev, h map[string]any) { obj(ev, "requestContext")["domainName"] = "a b" })},
+		{"v2 body that is not base64", v2(func(ev, h map[string]any) {
+			ev["isBase64Encoded"] = true
+			ev["body"] = "!!" + line
+		})},
+		{"v1 path with a forged log line", v1(func(ev map[string]any) { ev["path"] = "/products/prod-0001" + line })},
+		{"v1 path with NUL", v1(func(ev map[string]any) { ev["path"] = "/products/prod-0001\x00" })},
+		{"v1 path with a bad escape", v1(func(ev map[string]any) { ev["path"] = "/products/prod-0001%" })},
+		{"v1 httpMethod with a forged log line", v1(func(ev map[string]any) { ev["httpMethod"] = "GET" + line })},
+		{"v1 multi-value header with CRLF", v1(func(ev map[string]any) {
+			obj(ev, "multiValueHeaders")["X-Evil"] = []any{"a\r\nSet-Cookie: pwned=1"}
+		})},
+		{"v1 header name with a space, no multi-value headers", v1(func(ev map[string]any) {
+			ev["multiValueHeaders"] = nil
+			obj(ev, "headers")["X Evil"] = "1"
+		})},
+		{"v1 domainName with a forged log line", v1(func(ev map[string]any) { obj(ev, "requestContext")["domainName"] = "a" + line })},
+		{"v1 body that is not base64", v1(func(ev map[string]any) {
+			ev["isBase64Encoded"] = true
+			ev["body"] = "!!" + line
+		})},
+	}
+}
+
+// wantOneWarning asserts that logged, what one invocation logged, is one JSON line at
+// WARN.
+func wantOneWarning(tb testing.TB, logged string) {
+	tb.Helper()
+	lines := strings.Split(strings.TrimSuffix(logged, "\n"), "\n")
+	var l logLine
+	if len(lines) != 1 || json.Unmarshal([]byte(lines[0]), &l) != nil || l.str("level") != "WARN" {
+		tb.Errorf("want one WARN line, logged %d lines:\n%.600s", len(lines), logged)
+	}
+}
+
+// captureStdout points os.Stdout at a pipe until the test ends or the returned
+// function is called, which returns everything written to it.
+func captureStdout(tb testing.TB) func() string {
+	tb.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	prev := os.Stdout
+	os.Stdout = w
+	var buf bytes.Buffer
+	done := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(&buf, r)
+		close(done)
+	}()
+	var once sync.Once
+	stop := func() string {
+		once.Do(func() {
+			os.Stdout = prev
+			_ = w.Close()
+			<-done
+			_ = r.Close()
+		})
+		return buf.String()
+	}
+	tb.Cleanup(func() { stop() })
+	return stop
 }
