@@ -12,32 +12,34 @@ type Code string
 
 // The codes, with their HTTP statuses.
 const (
-	Invalid           Code = "invalid_request"    // 400: a bad id, body or event
-	Unauthorized      Code = "unauthorized"       // 401: a missing or wrong token
-	Forbidden         Code = "forbidden"          // 403: refused whatever the token
-	NotFound          Code = "not_found"          // 404: no such resource
-	NoRoute           Code = "no_route"           // 404: no such path
-	MethodNotAllowed  Code = "method_not_allowed" // 405: a known path, another method
-	TooLarge          Code = "body_too_large"     // 413
-	Internal          Code = "internal"           // 500: a bug, such as a panic
-	SourceUnavailable Code = "source_unavailable" // 502: the product source failed
-	RedisUnavailable  Code = "redis_unavailable"  // 503: Redis failed; see the Cause
-	Timeout           Code = "timeout"            // 504: a dependency did not answer in time
+	Invalid              Code = "invalid_request"        // 400: a bad id, body or event
+	Unauthorized         Code = "unauthorized"           // 401: a missing or wrong token
+	Forbidden            Code = "forbidden"              // 403: refused whatever the token
+	NotFound             Code = "not_found"              // 404: no such resource
+	NoRoute              Code = "no_route"               // 404: no such path
+	MethodNotAllowed     Code = "method_not_allowed"     // 405: a known path, another method
+	TooLarge             Code = "body_too_large"         // 413
+	UnsupportedMediaType Code = "unsupported_media_type" // 415: a body that is not of the accepted type
+	Internal             Code = "internal"               // 500: a bug, such as a panic
+	SourceUnavailable    Code = "source_unavailable"     // 502: the product source failed
+	RedisUnavailable     Code = "redis_unavailable"      // 503: Redis failed; see the Cause
+	Timeout              Code = "timeout"                // 504: a dependency did not answer in time
 )
 
 // statuses is the one table from codes to HTTP statuses.
 var statuses = map[Code]int{
-	Invalid:           http.StatusBadRequest,
-	Unauthorized:      http.StatusUnauthorized,
-	Forbidden:         http.StatusForbidden,
-	NotFound:          http.StatusNotFound,
-	NoRoute:           http.StatusNotFound,
-	MethodNotAllowed:  http.StatusMethodNotAllowed,
-	TooLarge:          http.StatusRequestEntityTooLarge,
-	Internal:          http.StatusInternalServerError,
-	SourceUnavailable: http.StatusBadGateway,
-	RedisUnavailable:  http.StatusServiceUnavailable,
-	Timeout:           http.StatusGatewayTimeout,
+	Invalid:              http.StatusBadRequest,
+	Unauthorized:         http.StatusUnauthorized,
+	Forbidden:            http.StatusForbidden,
+	NotFound:             http.StatusNotFound,
+	NoRoute:              http.StatusNotFound,
+	MethodNotAllowed:     http.StatusMethodNotAllowed,
+	TooLarge:             http.StatusRequestEntityTooLarge,
+	UnsupportedMediaType: http.StatusUnsupportedMediaType,
+	Internal:             http.StatusInternalServerError,
+	SourceUnavailable:    http.StatusBadGateway,
+	RedisUnavailable:     http.StatusServiceUnavailable,
+	Timeout:              http.StatusGatewayTimeout,
 }
 
 // Status is the HTTP status that answers the code; 500 for a code not in the table,

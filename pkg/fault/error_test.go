@@ -22,6 +22,7 @@ func TestCodeStatus(t *testing.T) {
 		{fault.NoRoute, 404},
 		{fault.MethodNotAllowed, 405},
 		{fault.TooLarge, 413},
+		{fault.UnsupportedMediaType, 415},
 		{fault.Internal, 500},
 		{fault.SourceUnavailable, 502},
 		{fault.RedisUnavailable, 503},
