@@ -4,7 +4,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -58,39 +57,45 @@ type API struct {
 
 // GetProduct is the getProduct function's handler: GET /products/{id}.
 func (a *API) GetProduct() http.Handler {
-	return a.mux(route{"GET /products/{id}", a.products()})
+	return a.mux(route{"GET /products/{id}", a.products(), false})
 }
 
 // Health is the health function's handler: GET /health.
 func (a *API) Health() http.Handler {
-	return a.mux(route{"GET /health", a.health()})
+	return a.mux(route{"GET /health", a.health(), false})
 }
 
-// CacheClear is the cacheClear function's handler: POST /cache/clear.
+// CacheClear is the cacheClear function's handler: POST /cache/clear. It is not for
+// browsers: it answers no CORS preflight and sends no CORS headers.
 func (a *API) CacheClear() http.Handler {
-	return a.mux(route{"POST /cache/clear", a.clearer()})
+	return a.mux(route{"POST /cache/clear", a.clearer(), true})
 }
 
 // All serves every route, for the local run and the all-in-one container.
 func (a *API) All() http.Handler {
 	return a.mux(
-		route{"GET /products/{id}", a.products()},
-		route{"GET /health", a.health()},
-		route{"POST /cache/clear", a.clearer()},
+		route{"GET /products/{id}", a.products(), false},
+		route{"GET /health", a.health(), false},
+		route{"POST /cache/clear", a.clearer(), true},
 	)
 }
 
 type route struct {
 	pattern string
 	h       http.Handler
+	// noCORS keeps browsers of other origins out of the route: no preflight answer
+	// and no CORS headers on its responses.
+	noCORS bool
 }
 
 // mux routes the given patterns; any other path is a JSON 404, and another method on
 // a known path a JSON 405 with Allow. A path with dot segments or doubled slashes is a
 // JSON 404 too: http.ServeMux would answer it with a redirect to the cleaned path and
-// an HTML body that repeats it. CORS wraps it all, preflights included.
+// an HTML body that repeats it. CORS wraps it all, preflights included, except the
+// paths of noCORS routes.
 func (a *API) mux(routes ...route) http.Handler {
 	m := http.NewServeMux()
+	var private []string
 	for _, rt := range routes {
 		method, path, _ := strings.Cut(rt.pattern, " ")
 		pattern := rt.pattern
@@ -99,15 +104,20 @@ func (a *API) mux(routes ...route) http.Handler {
 			telemetry.FromContext(r.Context()).SetRoute(pattern)
 			h.ServeHTTP(w, r)
 		}))
+		allow := method + ", OPTIONS"
+		if rt.noCORS {
+			private = append(private, path)
+			allow = method
+		}
 		m.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Allow", method+", OPTIONS")
+			w.Header().Set("Allow", allow)
 			a.writeError(w, r, fault.New(fault.MethodNotAllowed, "method not allowed"))
 		})
 	}
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, fault.New(fault.NoRoute, "no such route"))
 	})
-	return cors(a.Config.HTTP.CORSOrigins, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return cors(a.Config.HTTP.CORSOrigins, private, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p := r.URL.EscapedPath(); r.Method != http.MethodConnect && cleanPath(p) != p {
 			a.writeError(w, r, fault.New(fault.NoRoute, "no such route"))
 			return
@@ -173,7 +183,5 @@ func bearer(r *http.Request, token config.Secret) bool {
 	// The scheme is case-insensitive (RFC 7235).
 	return ok && strings.EqualFold(scheme, "Bearer") && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
 }
-
-func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
