@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -296,11 +297,11 @@ func TestCacheClear(t *testing.T) {
 		status int
 		left   []string
 	}{
-		{name: "no token", status: 401},
-		{name: "wrong token", header: []string{"Authorization", "Bearer nope"}, status: 401},
-		{name: "all", header: []string{"Authorization", "Bearer t0ken"}, status: 200, left: []string{"other:keep"}},
-		{name: "scheme in lower case", header: []string{"Authorization", "bearer t0ken"}, status: 200, left: []string{"other:keep"}},
-		{name: "other scheme", header: []string{"Authorization", "Basic t0ken"}, status: 401},
+		{name: "no token", body: `{"scope":"all"}`, status: 401},
+		{name: "wrong token", body: `{"scope":"all"}`, header: []string{"Authorization", "Bearer nope"}, status: 401},
+		{name: "all", body: `{"scope":"all"}`, header: []string{"Authorization", "Bearer t0ken"}, status: 200, left: []string{"other:keep"}},
+		{name: "scheme in lower case", body: `{"scope":"all"}`, header: []string{"Authorization", "bearer t0ken"}, status: 200, left: []string{"other:keep"}},
+		{name: "other scheme", body: `{"scope":"all"}`, header: []string{"Authorization", "Basic t0ken"}, status: 401},
 		{name: "products", body: `{"scope":"products"}`, header: []string{"Authorization", "Bearer t0ken"}, status: 200, left: []string{"other:keep", "store:session:1"}},
 		{name: "ids", body: `{"ids":["prod-0001"]}`, header: []string{"Authorization", "Bearer t0ken"}, status: 200, left: []string{"other:keep", "store:product:v1:prod-0002", "store:session:1"}},
 		{name: "pattern", body: `{"pattern":"session:*"}`, header: []string{"Authorization", "Bearer t0ken"}, status: 200, left: []string{"other:keep", "store:product:v1:prod-0001", "store:product:v1:prod-0002"}},
@@ -311,10 +312,10 @@ func TestCacheClear(t *testing.T) {
 		{name: "unknown field", body: `{"flush":true}`, header: []string{"Authorization", "Bearer t0ken"}, status: 400},
 		{name: "invalid json", body: `{"scope":`, header: []string{"Authorization", "Bearer t0ken"}, status: 400},
 		{name: "huge body", body: `{"ids":["` + strings.Repeat("a", 1<<20) + `"]}`, header: []string{"Authorization", "Bearer t0ken"}, status: 413},
-		{name: "prod refused", env: map[string]string{"STAGE": "prod"}, header: []string{"Authorization", "Bearer t0ken"}, status: 403},
-		{name: "prod enabled", env: map[string]string{"STAGE": "prod", "CACHE_CLEAR_ENABLED": "true"}, header: []string{"Authorization", "Bearer t0ken"}, status: 200, left: []string{"other:keep"}},
-		{name: "lambda without token configured", env: map[string]string{"CACHE_CLEAR_TOKEN": ""}, status: 403},
-		{name: "local run open", env: map[string]string{"CACHE_CLEAR_TOKEN": ""}, mode: config.ModeHTTP, open: true, status: 200, left: []string{"other:keep"}},
+		{name: "prod refused", body: `{"scope":"all"}`, env: map[string]string{"STAGE": "prod"}, header: []string{"Authorization", "Bearer t0ken"}, status: 403},
+		{name: "prod enabled", body: `{"scope":"all"}`, env: map[string]string{"STAGE": "prod", "CACHE_CLEAR_ENABLED": "true"}, header: []string{"Authorization", "Bearer t0ken"}, status: 200, left: []string{"other:keep"}},
+		{name: "lambda without token configured", body: `{"scope":"all"}`, env: map[string]string{"CACHE_CLEAR_TOKEN": ""}, status: 403},
+		{name: "local run open", body: `{"scope":"all"}`, env: map[string]string{"CACHE_CLEAR_TOKEN": ""}, mode: config.ModeHTTP, open: true, status: 200, left: []string{"other:keep"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -328,10 +329,18 @@ func TestCacheClear(t *testing.T) {
 				}
 				return k
 			}
+			if tt.open {
+				// The open clear answers only over loopback.
+				h := f.h
+				f.h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					r.RemoteAddr, r.Host = "127.0.0.1:50000", "localhost:3000"
+					h.ServeHTTP(w, r)
+				})
+			}
 			for _, k := range []string{"other:keep", "store:product:v1:prod-0001", "store:product:v1:prod-0002", "store:session:1"} {
 				f.mr.Set(at(k), "x")
 			}
-			r := f.do(t, "POST", "/cache/clear", strings.NewReader(tt.body), tt.header...)
+			r := f.do(t, "POST", "/cache/clear", strings.NewReader(tt.body), append([]string{"Content-Type", "application/json"}, tt.header...)...)
 			body := readBody(t, r)
 			if r.StatusCode != tt.status {
 				t.Fatalf("status %d, want %d: %s", r.StatusCode, tt.status, body)
@@ -364,7 +373,7 @@ func TestCacheClear(t *testing.T) {
 	t.Run("redis down", func(t *testing.T) {
 		f := newFixture(t, nil, config.ModeLambda)
 		f.mr.Close()
-		r := f.do(t, "POST", "/cache/clear", nil, "Authorization", "Bearer t0ken")
+		r := f.do(t, "POST", "/cache/clear", strings.NewReader(`{"scope":"all"}`), "Authorization", "Bearer t0ken", "Content-Type", "application/json")
 		body := readBody(t, r)
 		if r.StatusCode != 503 || !strings.Contains(body, "connection_refused") {
 			t.Fatalf("%d %s", r.StatusCode, body)
@@ -393,7 +402,7 @@ func TestErrorBodyShape(t *testing.T) {
 			if tt.redisDown {
 				f.mr.Close()
 			}
-			r := f.do(t, tt.method, tt.target, nil, "Authorization", "Bearer t0ken")
+			r := f.do(t, tt.method, tt.target, strings.NewReader(`{"scope":"all"}`), "Authorization", "Bearer t0ken", "Content-Type", "application/json")
 			if body := readBody(t, r); r.StatusCode != tt.status || body != tt.body+"\n" {
 				t.Fatalf("got %d %s, want %d %s", r.StatusCode, body, tt.status, tt.body)
 			}
@@ -404,20 +413,61 @@ func TestErrorBodyShape(t *testing.T) {
 	}
 }
 
+// FuzzParseClearRequest checks that an accepted body is one JSON object with exactly
+// one selector, spelled exactly so and non-empty, which is what the request holds,
+// and that nothing accepted leaves the key prefix.
 func FuzzParseClearRequest(f *testing.F) {
-	for _, s := range []string{"", `{}`, `{"scope":"all"}`, `{"scope":"products"}`, `{"pattern":"product:v1:*"}`,
-		`{"ids":["prod-0001","prod-0002"]}`, `{"pattern":"\\*"}`, `{"scope":"../"}`, `[]`, `null`, `{"ids":[]}`} {
+	for _, s := range []string{"", " ", `{}`, `{"scope":"all"}`, `{"scope":"products"}`, `{"pattern":"product:v1:*"}`,
+		`{"ids":["prod-0001","prod-0002"]}`, `{"pattern":"\\*"}`, `{"scope":"../"}`, `[]`, `null`, `{"ids":[]}`,
+		`{"pattern":""}`, `{"scope":""}`, `{"ids":null}`, `{"pattern":null}`, `{"IDS":["prod-0001"]}`, `{"Scope":"all"}`,
+		`{"scope":"ALL"}`, `{"scope":"all","pattern":""}`, `{"scope":"all","scope":"all"}`, `{"\u0073cope":"all"}`,
+		`{"ids":["prod-0001",null]}`, `{"scope":"all"} `, `{"scope":"all"}{}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req, err := api.ParseClearRequest(body)
 		if err != nil {
+			if msg := err.Error(); !strings.HasPrefix(msg, "bad clear request: ") || !strings.Contains(msg, `{"scope":"all"}`) {
+				t.Fatalf("error %q does not name the accepted forms", msg)
+			}
 			return
+		}
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(body, &fields); err != nil || len(fields) != 1 {
+			t.Fatalf("accepted %q: not one object with one field (%v)", body, err)
+		}
+		set := 0
+		for name, raw := range fields {
+			var want any
+			switch name {
+			case "scope":
+				want = req.Scope
+			case "pattern":
+				want = req.Pattern
+			case "ids":
+				want = req.IDs
+			default:
+				t.Fatalf("accepted %q: field %q", body, name)
+			}
+			if got, _ := json.Marshal(want); !jsonEqual(t, got, raw) {
+				t.Fatalf("accepted %q as %+v", body, req)
+			}
+		}
+		for _, ok := range []bool{req.Scope != "", req.Pattern != "", len(req.IDs) > 0} {
+			if ok {
+				set++
+			}
+		}
+		if set != 1 {
+			t.Fatalf("accepted %q with %d selectors: %+v", body, set, req)
 		}
 		for _, c := range req.Pattern {
 			if strings.ContainsRune(`\[]{}^ `, c) {
 				t.Fatalf("accepted pattern %q", req.Pattern)
 			}
+		}
+		if len(req.IDs) > 1000 {
+			t.Fatalf("accepted %d ids", len(req.IDs))
 		}
 		for _, id := range req.IDs {
 			if _, err := product.ParseID(id); err != nil {
@@ -427,5 +477,20 @@ func FuzzParseClearRequest(f *testing.F) {
 		if req.Scope != "" && req.Scope != "all" && req.Scope != "products" {
 			t.Fatalf("accepted scope %q", req.Scope)
 		}
+		// What the API accepts, it accepts again as its own encoding.
+		b, _ := json.Marshal(req)
+		if again, err := api.ParseClearRequest(b); err != nil || fmt.Sprint(again) != fmt.Sprint(req) {
+			t.Fatalf("%s: re-parsed as %+v, %v", b, again, err)
+		}
 	})
+}
+
+// jsonEqual reports whether two JSON texts hold the same value.
+func jsonEqual(tb testing.TB, a, b []byte) bool {
+	tb.Helper()
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	return fmt.Sprint(x) == fmt.Sprint(y)
 }

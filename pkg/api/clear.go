@@ -1,12 +1,17 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"mime"
+	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/acmestore/storeapi/pkg/cache"
@@ -18,17 +23,23 @@ import (
 
 // Limits of a clear request.
 const (
-	maxClearBody    = 64 << 10
-	maxClearIDs     = 1000
-	maxPatternLen   = 200
-	clearTimeLimit  = 25 * time.Second
+	maxClearBody  = 64 << 10
+	maxClearIDs   = 1000
+	maxPatternLen = 200
+	// clearTimeLimit bounds a clear whose request has no nearer deadline.
+	clearTimeLimit = 25 * time.Second
+	// clearMargin is kept from the request's deadline to answer a clear that ran out
+	// of time; at most a quarter of the time left.
+	clearMargin     = 100 * time.Millisecond
 	scopeAll        = "all"
 	scopeProducts   = "products"
 	productsPattern = "product:*"
 )
 
-// ClearRequest is the optional JSON body of POST /cache/clear. At most one of its
-// fields may be set; an empty body clears everything under the key prefix.
+// ClearRequest is the JSON body of POST /cache/clear. It holds exactly one selector:
+// a body with none (empty, null, {}), with an empty or null one, with two, or with
+// any other field is refused, so that a script with an unset variable never clears
+// everything. Field names are matched exactly ("IDS" is not "ids").
 type ClearRequest struct {
 	// Scope is "all" (every key under the prefix) or "products" (every cached product,
 	// of every schema version).
@@ -36,59 +47,125 @@ type ClearRequest struct {
 	// Pattern is a glob (letters, digits, ':', '_', '-', '*', '?') matched under the
 	// prefix: "product:v1:prod-00*".
 	Pattern string `json:"pattern,omitempty"`
-	// IDs are product ids whose cached entries to remove.
+	// IDs are 1 to 1000 product ids whose cached entries to remove.
 	IDs []string `json:"ids,omitempty"`
 }
 
-// ClearResponse is cacheClear's answer.
+// ClearResponse is cacheClear's answer. Complete is false when the clear ran out of
+// time: Deleted keys were removed, the rest are still there, and the same request
+// again continues (a new scan finds only what is left).
 type ClearResponse struct {
 	Deleted    int64   `json:"deleted"`
+	Complete   bool    `json:"complete"`
 	Scope      string  `json:"scope"`
 	Match      string  `json:"match,omitempty"`
 	IDs        int     `json:"ids,omitempty"`
 	DurationMs float64 `json:"durationMs"`
+	Message    string  `json:"message,omitempty"`
 }
 
-var errBadScope = errors.New("bad scope")
+// clearForms ends every refusal of a clear body: what the caller may send.
+const clearForms = `send exactly one of {"ids":["prod-0001",...]} (1 to 1000 product ids), ` +
+	`{"pattern":"<glob under the key prefix>"}, {"scope":"products"} or {"scope":"all"}`
 
-// ParseClearRequest reads and checks a clear request body. Whatever it accepts stays
-// under the key prefix: patterns are matched after the prefix and may not contain
-// escapes or character classes, ids must be product ids.
+// clearError is why ParseClearRequest refused a body: a fixed text that never
+// repeats the input, followed by the accepted forms.
+type clearError string
+
+func (e clearError) Error() string { return "bad clear request: " + string(e) + "; " + clearForms }
+
+const (
+	errNoBody       clearError = "the body is empty"
+	errNotObject    clearError = "the body is not one JSON object"
+	errNoSelector   clearError = "no selector"
+	errSelectors    clearError = "more than one selector"
+	errUnknownField clearError = "unknown field (field names are lower case)"
+	errEmptyValue   clearError = "the selector is empty or null"
+	errScope        clearError = `scope is neither "products" nor "all"`
+	errPattern      clearError = "the pattern is not a glob of letters, digits, ':', '_', '-', '*' and '?' of at most 200 bytes"
+	errIDs          clearError = "ids is not a list of 1 to 1000 product ids (letters, digits, '-' and '_')"
+)
+
+// ParseClearRequest reads and checks a clear request body: one JSON object with
+// exactly one of the fields "ids", "pattern" and "scope", spelled so, with a
+// non-empty value. Whatever it accepts stays under the key prefix: patterns are
+// matched after the prefix and may not contain escapes or character classes, ids
+// must be product ids. Its error's text is fixed and names the accepted forms.
 func ParseClearRequest(body []byte) (ClearRequest, error) {
 	var req ClearRequest
-	if len(body) == 0 {
-		req.Scope = scopeAll
-		return req, nil
+	if len(bytes.TrimSpace(body)) == 0 {
+		return req, errNoBody
 	}
-	dec := json.NewDecoder(bytesReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return req, errBadScope
+	// Token by token rather than into the struct: encoding/json matches field names
+	// case-insensitively, keeps the last of duplicate fields and turns null into "".
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return req, errNotObject
 	}
-	if dec.More() {
-		return req, errBadScope
-	}
-	set := 0
-	for _, ok := range []bool{req.Scope != "", req.Pattern != "", req.IDs != nil} {
-		if ok {
-			set++
+	var name string
+	var value json.RawMessage
+	fields := 0
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return req, errNotObject
 		}
+		key, _ := t.(string)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return req, errNotObject
+		}
+		if key != "ids" && key != "pattern" && key != "scope" {
+			return req, errUnknownField
+		}
+		fields++
+		name, value = key, raw
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+		return req, errNotObject
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return req, errNotObject
 	}
 	switch {
-	case set > 1:
-		return req, errBadScope
-	case set == 0:
-		req.Scope = scopeAll
-	case req.Scope != "" && req.Scope != scopeAll && req.Scope != scopeProducts:
-		return req, errBadScope
-	case req.Pattern != "" && !validPattern(req.Pattern):
-		return req, errBadScope
-	case req.IDs != nil && (len(req.IDs) == 0 || len(req.IDs) > maxClearIDs):
-		return req, errBadScope
+	case fields == 0:
+		return req, errNoSelector
+	case fields > 1:
+		return req, errSelectors
+	case string(value) == "null":
+		return req, errEmptyValue
 	}
-	for _, id := range req.IDs {
-		if _, err := product.ParseID(id); err != nil {
-			return req, errBadScope
+	switch name {
+	case "scope":
+		if err := json.Unmarshal(value, &req.Scope); err != nil {
+			return ClearRequest{}, errScope
+		}
+		switch req.Scope {
+		case "":
+			return ClearRequest{}, errEmptyValue
+		case scopeAll, scopeProducts:
+		default:
+			return ClearRequest{}, errScope
+		}
+	case "pattern":
+		if err := json.Unmarshal(value, &req.Pattern); err != nil {
+			return ClearRequest{}, errPattern
+		}
+		if req.Pattern == "" {
+			return ClearRequest{}, errEmptyValue
+		}
+		if !validPattern(req.Pattern) {
+			return ClearRequest{}, errPattern
+		}
+	case "ids":
+		// A null element becomes "", which no product id is.
+		if err := json.Unmarshal(value, &req.IDs); err != nil || len(req.IDs) == 0 || len(req.IDs) > maxClearIDs {
+			return ClearRequest{}, errIDs
+		}
+		for _, id := range req.IDs {
+			if _, err := product.ParseID(id); err != nil {
+				return ClearRequest{}, errIDs
+			}
 		}
 	}
 	return req, nil
@@ -113,20 +190,35 @@ func idByte(c byte) bool {
 
 // clearer serves POST /cache/clear over the cache's own invalidations: Del for ids,
 // Clear (SCAN + UNLINK under the key prefix) for a pattern or scope.
+//
+// The checks come in this order, each before anything is read: disabled in prod (one
+// answer whatever the token, so the endpoint confirms no guess), no token configured,
+// the token, then the body's type (JSON only: a cross-origin text/plain POST needs
+// no preflight), its size and its selector. The clear runs until the request's
+// deadline less a margin; one that runs out of time answers what it removed so far
+// with "complete": false, and only a Redis that fails is a 503.
 func (a *API) clearer() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := telemetry.FromContext(r.Context())
 		token := a.Config.CacheClearToken
 		switch {
+		case a.Config.Stage == config.StageProd && !a.Config.CacheClearEnabled:
+			a.writeError(w, r, fault.New(fault.Forbidden, "cacheClear is disabled in the prod stage (set CACHE_CLEAR_ENABLED=true to allow it)"))
+			return
 		case token == "" && !a.OpenClear:
 			a.writeError(w, r, fault.New(fault.Forbidden, "cacheClear is disabled: no CACHE_CLEAR_TOKEN is configured"))
+			return
+		case token == "" && !fromLoopback(r):
+			a.writeError(w, r, fault.New(fault.Forbidden, "cacheClear without a token answers only on loopback, at http://localhost or http://127.0.0.1: set CACHE_CLEAR_TOKEN to call it otherwise"))
 			return
 		case token != "" && !bearer(r, token):
 			w.Header().Set("WWW-Authenticate", `Bearer realm="cacheClear"`)
 			a.writeError(w, r, fault.New(fault.Unauthorized, "missing or wrong bearer token"))
 			return
-		case a.Config.Stage == config.StageProd && !a.Config.CacheClearEnabled:
-			a.writeError(w, r, fault.New(fault.Forbidden, "cacheClear is disabled in the prod stage (set CACHE_CLEAR_ENABLED=true to allow it)"))
+		}
+		if !jsonType(r.Header.Get("Content-Type")) {
+			w.Header().Set("Accept-Post", "application/json")
+			a.writeError(w, r, fault.New(fault.UnsupportedMediaType, "cacheClear takes only Content-Type: application/json"))
 			return
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxClearBody))
@@ -141,10 +233,11 @@ func (a *API) clearer() http.Handler {
 		}
 		req, err := ParseClearRequest(body)
 		if err != nil {
-			a.writeError(w, r, fault.New(fault.Invalid, `bad clear request: send {"scope":"all"|"products"}, {"pattern":"<glob under the prefix>"} or {"ids":["prod-0001",...]}`))
+			// The error's text is fixed (clearError): it never repeats the body.
+			a.writeError(w, r, fault.New(fault.Invalid, err.Error()))
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), clearTimeLimit)
+		ctx, cancel := clearContext(r.Context())
 		defer cancel()
 		start := time.Now()
 		resp := ClearResponse{Scope: req.Scope}
@@ -170,14 +263,68 @@ func (a *API) clearer() http.Handler {
 			resp.Deleted, err = a.Cache.Clear(ctx, pattern)
 		}
 		resp.DurationMs = ms(time.Since(start))
-		rec.Add(slog.Int64("deleted", resp.Deleted), slog.String("scope", resp.Scope))
+		resp.Complete = err == nil
 		if err != nil {
-			cause := cache.CauseOf(err)
-			rec.SetCause(string(cause))
 			rec.Add(slog.String("redisError", err.Error()))
-			a.writeError(w, r, &fault.Error{Code: fault.RedisUnavailable, Message: "Redis is unavailable: " + cause.Message(), Cause: cause})
-			return
+			cause := cache.CauseOf(err)
+			if cause != fault.CauseCanceled {
+				rec.Add(slog.Int64("deleted", resp.Deleted), slog.String("scope", resp.Scope))
+				rec.SetCause(string(cause))
+				a.writeError(w, r, &fault.Error{Code: fault.RedisUnavailable, Message: "Redis is unavailable: " + cause.Message(), Cause: cause})
+				return
+			}
+			// The clear's time ran out (or the caller left) while Redis answered: what
+			// was removed stays removed, and the same request again goes on.
+			resp.Message = "time ran out before the clear finished: the keys counted in deleted are gone; send the same request again to remove the rest"
 		}
+		rec.Add(slog.Int64("deleted", resp.Deleted), slog.String("scope", resp.Scope), slog.Bool("complete", resp.Complete))
 		writeJSON(w, http.StatusOK, "application/json", resp)
 	})
+}
+
+// clearContext bounds a clear by the request's deadline (under Lambda the
+// invocation's, less serve's margin) less clearMargin, to answer in, and by
+// clearTimeLimit.
+func clearContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	end := time.Now().Add(clearTimeLimit)
+	if d, ok := ctx.Deadline(); ok {
+		margin := max(min(clearMargin, time.Until(d)/4), 0)
+		if e := d.Add(-margin); e.Before(end) {
+			end = e
+		}
+	}
+	return context.WithDeadline(ctx, end)
+}
+
+// jsonType reports whether a Content-Type header is application/json, in UTF-8 if
+// it names a charset.
+func jsonType(header string) bool {
+	mt, params, err := mime.ParseMediaType(header)
+	if err != nil || mt != "application/json" {
+		return false
+	}
+	cs, ok := params["charset"]
+	return !ok || strings.EqualFold(cs, "utf-8")
+}
+
+// fromLoopback reports whether r came over loopback for a loopback host name. The
+// host name matters: a web page that rebinds its own name to 127.0.0.1 reaches a
+// loopback listener as same-origin, but sends its own name as Host.
+func fromLoopback(r *http.Request) bool {
+	return loopbackHost(r.RemoteAddr, true) && loopbackHost(r.Host, false)
+}
+
+// loopbackHost reports whether hostport (a host with or without a port) is a loopback
+// IP address or, unless ipOnly, the name localhost.
+func loopbackHost(hostport string, ipOnly bool) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if !ipOnly && strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
