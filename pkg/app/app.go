@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"runtime/debug"
@@ -108,6 +109,19 @@ func NewLogger(w io.Writer, cfg config.Config) (logger *slog.Logger, flush func(
 func Serve(ctx context.Context, f Function, a *App, logger *slog.Logger, addr string) error {
 	o := LambdaOptions(f, logger)
 	o.Addr = addr
+	return serveWith(ctx, f, a, logger, o)
+}
+
+// ServeOn is Serve in the HTTP mode on a listener the caller opened, so that it can
+// report a bind failure, and the address it got, before it says it is listening (the
+// local run does). ServeOn closes ln.
+func ServeOn(ctx context.Context, f Function, a *App, logger *slog.Logger, ln net.Listener) error {
+	o := LambdaOptions(f, logger)
+	o.Listener = ln
+	return serveWith(ctx, f, a, logger, o)
+}
+
+func serveWith(ctx context.Context, f Function, a *App, logger *slog.Logger, o serve.Options) error {
 	o.OnShutdown = func(ctx context.Context) error {
 		err := a.close(ctx)
 		logger.LogAttrs(ctx, slog.LevelInfo, "redis client closed", slog.String("function", f.Name))

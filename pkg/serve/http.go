@@ -104,6 +104,9 @@ func (w *trackingWriter) Flush() {
 func (w *trackingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func runHTTP(ctx context.Context, h http.Handler, o Options) error {
+	if o.Listener != nil {
+		return serveHTTP(ctx, o.Listener, h, o)
+	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", o.Addr)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"time"
@@ -35,6 +36,12 @@ type Options struct {
 	// Addr is the address the HTTP mode listens on.
 	// default: ":8080"
 	Addr string
+
+	// Listener, when set, is where the HTTP mode serves instead of listening on Addr:
+	// a caller that listens first can report a bind failure, and the address it got,
+	// before it says it is listening. Run closes it.
+	// default: nil, listen on Addr
+	Listener net.Listener
 
 	// Logger receives the start and shutdown lines, and a line for each panic and
 	// each event that cannot become a request. Nothing else is logged per request.
