@@ -36,6 +36,10 @@ FROM gcr.io/distroless/static-debian12:nonroot@sha256:afa5c872c891853ca7fcf1f12c
 COPY --from=build /out/app /app
 USER nonroot:nonroot
 ENV PORT=8080
+# The local run (the default TARGET) listens on 127.0.0.1 unless HOST says otherwise,
+# and a published port reaches the container on its own interface. Bound there
+# without CACHE_CLEAR_TOKEN, its cacheClear is closed.
+ENV HOST=0.0.0.0
 EXPOSE 8080
 ENTRYPOINT ["/app"]
 
