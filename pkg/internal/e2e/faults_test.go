@@ -153,11 +153,11 @@ func TestUnresponsiveServer(t *testing.T) {
 	r := hl.invoke(healthEvent(t, v2, ""))
 	wantHealthFail(t, r, "timeout")
 	within(t, "health with an unresponsive Redis", r, faultBound)
-	r = cc.invoke(clearEvent(t, v2, s.token, ""))
+	r = cc.invoke(clearEvent(t, v2, s.token, `{"scope":"all"}`))
 	wantClearFail(t, r, "timeout")
 	within(t, "cacheClear with an unresponsive Redis", r, faultBound)
 	// Unauthorized calls never reach Redis: answered at once.
-	r = cc.invoke(clearEvent(t, v2, "", ""))
+	r = cc.invoke(clearEvent(t, v2, "", `{"scope":"all"}`))
 	if r.Status != 401 {
 		t.Fatalf("cacheClear without a token: %d", r.Status)
 	}
@@ -192,7 +192,7 @@ func TestPausedServer(t *testing.T) {
 			r := hl.invoke(healthEvent(t, v2, ""))
 			wantHealthFail(t, r, "timeout")
 			within(t, "health with Redis paused", r, faultBound)
-			r = cc.invoke(clearEvent(t, v2, s.token, ""))
+			r = cc.invoke(clearEvent(t, v2, s.token, `{"scope":"all"}`))
 			wantClearFail(t, r, "timeout")
 			within(t, "cacheClear with Redis paused", r, faultBound)
 			if how == "SIGSTOP" {

@@ -175,10 +175,10 @@ func TestHostileRequests(t *testing.T) {
 		{"health with the token", "health", healthEvent(t, v2, healthToken), 200, nil},
 		{"POST to health", "health", edit("health.v2.json", func(ev map[string]any) { obj(ev, "requestContext", "http")["method"] = "POST" }), 405, nil},
 
-		{"clear without auth", "cacheClear", clear(v2, "", ""), 401, nil},
-		{"clear with a wrong token", "cacheClear", clear(v2, "wrong-"+randHex(6), ""), 401, nil},
-		{"clear with a token prefix", "cacheClear", clear(v2, clearToken[:len(clearToken)-1], ""), 401, nil},
-		{"clear with the token and a suffix", "cacheClear", clear(v1, clearToken+"x", ""), 401, nil},
+		{"clear without auth", "cacheClear", clear(v2, "", `{"scope":"all"}`), 401, nil},
+		{"clear with a wrong token", "cacheClear", clear(v2, "wrong-"+randHex(6), `{"scope":"all"}`), 401, nil},
+		{"clear with a token prefix", "cacheClear", clear(v2, clearToken[:len(clearToken)-1], `{"scope":"all"}`), 401, nil},
+		{"clear with the token and a suffix", "cacheClear", clear(v1, clearToken+"x", `{"scope":"all"}`), 401, nil},
 		{"clear with Basic auth", "cacheClear", clearAuth("Basic " + base64.StdEncoding.EncodeToString([]byte("admin:"+clearToken))), 401, nil},
 		{"clear with the bare token", "cacheClear", clearAuth(clearToken), 401, nil},
 		{"clear with a markup token", "cacheClear", clearAuth("Bearer <script>"), 401, []string{"<script"}},
@@ -197,7 +197,35 @@ func TestHostileRequests(t *testing.T) {
 		{"clear with a NUL in the body", "cacheClear", clear(v2, clearToken, "{\"scope\":\"all\x00\"}"), 400, nil},
 		{"GET /cache/clear", "cacheClear", edit("cacheclear.v2.json", func(ev map[string]any) { obj(ev, "requestContext", "http")["method"] = "GET" }), 405, nil},
 		{"clear products", "cacheClear", clear(v2, clearToken, `{"scope":"products"}`), 200, nil},
-		{"clear v1", "cacheClear", clear(v1, clearToken, ""), 200, nil},
+		{"clear v1", "cacheClear", clear(v1, clearToken, `{"scope":"all"}`), 200, nil},
+		// An empty, null or case-variant selector is not "everything" (issue 10).
+		{"clear with an empty body", "cacheClear", clear(v2, clearToken, ""), 400, nil},
+		{"clear with a null body", "cacheClear", clear(v1, clearToken, "null"), 400, nil},
+		{"clear with an empty object", "cacheClear", clear(v2, clearToken, "{}"), 400, nil},
+		{"clear with an empty pattern", "cacheClear", clear(v2, clearToken, `{"pattern":""}`), 400, nil},
+		{"clear with a null scope", "cacheClear", clear(v2, clearToken, `{"scope":null}`), 400, nil},
+		{"clear with upper-case IDS", "cacheClear", clear(v2, clearToken, `{"IDS":["prod-0001"]}`), 400, nil},
+		// A body that is not JSON, as a cross-origin form or text/plain POST sends it.
+		{"clear with text/plain", "cacheClear", edit("cacheclear.v2.json", func(ev map[string]any) {
+			obj(ev, "headers")["authorization"] = "Bearer " + clearToken
+			obj(ev, "headers")["content-type"] = "text/plain;charset=UTF-8"
+		}), 415, nil},
+		{"clear without a Content-Type", "cacheClear", edit("cacheclear.v1.json", func(ev map[string]any) {
+			setAuth(ev, v1, clearToken)
+			delete(obj(ev, "headers"), "Content-Type")
+			delete(obj(ev, "multiValueHeaders"), "Content-Type")
+		}), 415, nil},
+		// No CORS on cacheClear, for its POST or its preflight.
+		{"clear from another origin", "cacheClear", edit("cacheclear.v2.json", func(ev map[string]any) {
+			obj(ev, "headers")["authorization"] = "Bearer " + clearToken
+			obj(ev, "headers")["origin"] = "https://evil.example"
+		}), 200, []string{"Access-Control-Allow-Origin", "evil.example"}},
+		{"clear preflight", "cacheClear", edit("cacheclear.v2.json", func(ev map[string]any) {
+			obj(ev, "requestContext", "http")["method"] = "OPTIONS"
+			obj(ev, "headers")["origin"] = "https://evil.example"
+			obj(ev, "headers")["access-control-request-method"] = "POST"
+			ev["body"] = ""
+		}), 405, []string{"Access-Control-Allow-Origin", "evil.example"}},
 		{"clear base64 (events/cacheclear-base64.v2.json)", "cacheClear", edit("cacheclear-base64.v2.json", func(ev map[string]any) {
 			obj(ev, "headers")["authorization"] = "Bearer " + clearToken
 		}), 200, nil},
