@@ -132,7 +132,7 @@ func TestOutageServedWithoutRedis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, svc := lambdaEnv(t, srv.Addr(), "outage:", cat)
+	l, svc := lambdaEnv(t, srv.Addr(), "outage:dev:", cat)
 	event := readEvent(t, "getproduct.v2.json")
 	ctx := invokeCtx(t)
 	if _, err := l.Invoke(ctx, event); err != nil { // fill and dial
