@@ -1,7 +1,6 @@
 package composetest
 
 import (
-	"bytes"
 	"context"
 	"debug/buildinfo"
 	"debug/elf"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/acmestore/storeapi/pkg/config"
+	"github.com/acmestore/storeapi/pkg/internal/testbin"
 	"gopkg.in/yaml.v3"
 )
 
@@ -228,13 +228,14 @@ func TestDockerfileBuildLine(t *testing.T) {
 	cmd.Env = append(os.Environ(),
 		"TARGETOS="+runtime.GOOS, "TARGETARCH="+runtime.GOARCH,
 		"TARGET="+strings.Join(targets, " "))
-	var stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	// Under testbin's lock: pkg/internal/e2e and samtest compile the functions with the
+	// same settings, and whichever builds first compiles for the others.
 	began := time.Now()
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("the Dockerfile's go build failed for %v: %v\n%s", targets, err, stderr.String())
+	b, waited, err := testbin.Build(cmd)
+	if err != nil {
+		t.Fatalf("the Dockerfile's go build failed for %v: %v\n%s", targets, err, b)
 	}
-	t.Logf("built %v in %v", targets, time.Since(began).Round(time.Millisecond))
+	t.Logf("built %v in %v (of which %v waiting for another build)", targets, time.Since(began).Round(time.Millisecond), waited.Round(time.Millisecond))
 
 	for _, target := range targets {
 		bin := filepath.Join(out, filepath.Base(target))
