@@ -20,8 +20,9 @@
 // The emulator is a tool of this module (go.mod's tool directive): the tests run the
 // binary that `go tool -n aws-lambda-rie` builds once per machine into the build
 // cache, so they never skip for want of it. redis-server and redis-cli are the
-// machine's: where either is missing, TestMain says which and how to get it, and the
-// package fails rather than pass with every scenario skipped.
+// machine's: where either is missing, TestMain says which and how to get it and runs
+// nothing, so that `go test ./...` shows "[no tests to run]" on the package's line
+// rather than a plain "ok" over skipped scenarios; with CI set the package fails.
 //
 // The package has no API; it exists for its tests.
 package e2e

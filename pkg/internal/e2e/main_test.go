@@ -21,11 +21,10 @@ var functionDirs = []string{"getproduct", "health", "cacheclear"}
 var buildDir string
 
 func TestMain(m *testing.M) {
-	// Without these every scenario would skip, and `go test ./...` would still print
+	// Without these every scenario would skip, and `go test ./...` would print a plain
 	// "ok" for the package.
-	if msg := testbin.Missing("pkg/internal/e2e", testbin.RedisServer, testbin.RedisCLI); msg != "" {
-		fmt.Fprintln(os.Stderr, msg)
-		os.Exit(1)
+	if code, ok := testbin.Require("pkg/internal/e2e", testbin.RedisServer, testbin.RedisCLI); !ok {
+		os.Exit(code)
 	}
 	dir, err := os.MkdirTemp("", "storeapi-e2e-")
 	if err != nil {
