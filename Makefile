@@ -12,13 +12,8 @@ GO ?= go
 BUILD_DIR ?= build
 
 # provided.al2023 on Graviton: a static arm64 binary named bootstrap. lambda.norpc
-# leaves out the RPC mode that only the retired go1.x runtime used. LAMBDA_ARCH is for
-# pkg/internal/samtest, which builds these targets for the machine's own architecture
-# outside CI (see the README's Testing section), on the command line: `make
-# build-HealthFunction LAMBDA_ARCH=amd64 ARTIFACTS_DIR=...`; an environment variable
-# of that name does not change it, so sam build always gets arm64.
-LAMBDA_ARCH := arm64
-LAMBDA_ENV := GOOS=linux GOARCH=$(LAMBDA_ARCH) CGO_ENABLED=0
+# leaves out the RPC mode that only the retired go1.x runtime used.
+LAMBDA_ENV := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
 
 # $(call lambda_build,<folder under functions/>)

@@ -42,10 +42,8 @@ var (
 	buildErr  error
 )
 
-// bootstrap returns the path of fn's bootstrap, building all three once per test run
-// as the Makefile builds them for Lambda (GOOS=linux CGO_ENABLED=0 go build -tags
-// lambda.norpc -trimpath -ldflags='-s -w'), for the host's architecture since they run
-// here.
+// bootstrap returns the path of fn's bootstrap, building all three once per test run,
+// for the host's architecture since they run here.
 func bootstrap(tb testing.TB, fn string) string {
 	tb.Helper()
 	buildOnce.Do(func() { buildErr = buildAll() })
@@ -56,23 +54,36 @@ func bootstrap(tb testing.TB, fn string) string {
 }
 
 // buildAll builds the three functions in one go build (sharing its work), into
-// <dir>/bin/<fn>, and moves each to <dir>/<fn>/bootstrap. It holds the build lock of
-// testbin, so that samtest and composetest, building the same packages with the same
-// settings at the same time, link what this build compiled instead of compiling it
-// again.
+// <dir>/bin/<fn>, and moves each to <dir>/<fn>/bootstrap.
+//
+// With CI set they are built as Lambda gets them, with the Makefile's settings
+// (GOOS=linux CGO_ENABLED=0 -tags lambda.norpc -trimpath -ldflags='-s -w'), under
+// testbin's lock, which composetest shares. Elsewhere they are built with the settings
+// of the go test run itself, so that the build links the packages that go test
+// compiled for the other packages' tests: with Lambda's settings a first build compiles
+// the standard library and every dependency once more, about 90 s of CPU on the
+// 2-core development VM, most of what a fresh `go test ./...` may take. The code is the
+// same; what differs is cgo (the binary may link libc), the paths recorded in it, and
+// aws-lambda-go's RPC mode, which is compiled in but, as in Lambda, not used (it
+// needs _LAMBDA_SERVER_PORT). samtest and composetest prove the Lambda settings in CI.
 func buildAll() error {
 	root, err := moduleRoot()
 	if err != nil {
 		return err
 	}
 	bin := filepath.Join(buildDir, "bin")
-	args := []string{"build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "-o", bin + string(filepath.Separator)}
+	args := []string{"build", "-o", bin + string(filepath.Separator)}
+	env := os.Environ()
+	if redistest.InCI() {
+		args = append(args, "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w")
+		env = append(env, "GOOS=linux", "GOARCH="+runtime.GOARCH, "CGO_ENABLED=0", "GOFLAGS=")
+	}
 	for _, fn := range functionDirs {
 		args = append(args, "./functions/"+fn)
 	}
 	cmd := exec.Command("go", args...)
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+runtime.GOARCH, "CGO_ENABLED=0", "GOFLAGS=")
+	cmd.Env = env
 	if out, _, err := testbin.Build(cmd); err != nil {
 		return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
