@@ -1,6 +1,7 @@
 // Package e2e proves the functions end to end, the way AWS Lambda runs them: its tests
-// build the three bootstraps as Lambda gets them (GOOS=linux, CGO_ENABLED=0, -tags
-// lambda.norpc, -trimpath, -ldflags='-s -w'), run each under the real AWS Lambda Runtime Interface
+// build the three bootstraps (with CI set as Lambda gets them: GOOS=linux,
+// CGO_ENABLED=0, -tags lambda.norpc, -trimpath, -ldflags='-s -w'; elsewhere with the
+// go test run's own settings, see buildAll), run each under the real AWS Lambda Runtime Interface
 // Emulator (aws-lambda-rie) on ports of its own, point them at redis-servers the tests
 // start, and invoke them with API Gateway v1 and v2 events.
 //
