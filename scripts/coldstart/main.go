@@ -4,14 +4,16 @@
 // from starting the emulator to the first response (a cache HIT for getProduct). The
 // emulator's own "Init Duration" is not used: it times an asynchronous dispatch.
 //
-//	go install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d
 //	go run ./scripts/coldstart -n 20        # needs Redis at REDIS_URL (default redis://127.0.0.1:6379)
+//
+// The emulator is a tool of this module (go.mod's tool directive): the command runs the
+// binary that `go tool -n aws-lambda-rie` builds into the build cache, the first time
+// after downloading its module, so it needs nothing installed besides Go and Redis.
 package main
 
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -38,13 +40,9 @@ func run() error {
 	n := flag.Int("n", 20, "fresh starts of each function")
 	redisURL := flag.String("redis", envOr("REDIS_URL", "redis://127.0.0.1:6379"), "Redis for getProduct (loopback)")
 	flag.Parse()
-	rie, err := exec.LookPath("aws-lambda-rie")
+	rie, err := emulator()
 	if err != nil {
-		gopath, _ := exec.Command("go", "env", "GOPATH").Output()
-		rie = filepath.Join(string(bytes.TrimSpace(gopath)), "bin", "aws-lambda-rie")
-		if _, err := os.Stat(rie); err != nil {
-			return errors.New("aws-lambda-rie not found: go install it (see the command's doc)")
-		}
+		return err
 	}
 	event, err := os.ReadFile("events/getproduct.v2.json")
 	if err != nil {
@@ -94,6 +92,20 @@ func run() error {
 	g, h := median(times["getproduct"]), median(times["hello"])
 	fmt.Printf("first invoke, median of %d fresh starts: getproduct %v, hello %v, ratio %.2f\n", *n, g.Round(100*time.Microsecond), h.Round(100*time.Microsecond), float64(g)/float64(h))
 	return nil
+}
+
+// emulator returns the path of the module's aws-lambda-rie tool, building it the first
+// time on this machine.
+func emulator() (string, error) {
+	fmt.Fprintln(os.Stderr, "coldstart: go tool -n aws-lambda-rie (the first time on a machine, a download and a build of about 5 s)")
+	var stderr bytes.Buffer
+	cmd := exec.Command("go", "tool", "-n", "aws-lambda-rie")
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("go tool -n aws-lambda-rie (run from the repository root): %v\n%s", err, stderr.Bytes())
+	}
+	return string(bytes.TrimSpace(out)), nil
 }
 
 // start runs one fresh emulator with bootstrap and times its first invoke.

@@ -22,8 +22,11 @@
 //
 // A run stops by itself after -n requests or -d, whichever comes first. Only loopback
 // targets are accepted: the tool is for the local server and the local Redis. The
-// environment (REDIS_URL, CACHE_KEY_PREFIX, ...) configures it as it does the server;
-// without CACHE_KEY_PREFIX it uses a random prefix and removes its keys at the end.
+// environment (REDIS_URL, CACHE_KEY_PREFIX, ...) configures it as it does the server.
+// At the end it cleans up: without CACHE_KEY_PREFIX it uses a random prefix and removes
+// every key under it; with one, which the server under test shares, it removes the
+// product entries of the run and gives the application's figures (the tally hash) a
+// TTL of 10 minutes instead of removing them from under a running server.
 package main
 
 import (
@@ -160,13 +163,27 @@ func run(args []string, out io.Writer) error {
 	}
 	ids := cat.IDs()
 	fullKey := func(id string) string { return cfg.Cache.KeyPrefix + api.ProductKeys.Key(id) }
-	if ownPrefix {
-		defer cleanup(ctl, cfg.Cache.KeyPrefix)
-	}
 
 	if f.serveBaseline {
+		// The parent run tidies up; this process only reads.
 		return serveBaseline(ctl, fullKey, out)
 	}
+	// Registered first, so it runs last: after the environments, the App and the
+	// baseline are closed and have written what they had pending.
+	defer func() {
+		if ownPrefix {
+			cleanup(ctl, cfg.Cache.KeyPrefix)
+			fmt.Fprintf(os.Stderr, "load: removed the keys under %s\n", cfg.Cache.KeyPrefix)
+			return
+		}
+		removed, err := tidy(ctl, cfg.Cache.KeyPrefix, ids, fullKey)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "load: tidying up under %s: %v\n", cfg.Cache.KeyPrefix, err)
+			return
+		}
+		fmt.Fprintf(os.Stderr, "load: removed %d product entries under %s; the application's figures (%s) expire in %v\n",
+			removed, cfg.Cache.KeyPrefix, api.TallyKey(cfg.Cache.KeyPrefix), leftTTL)
+	}()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -290,6 +307,43 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// leftTTL is how long the application's figures stay after a run under a prefix the
+// tool was given.
+const leftTTL = 10 * time.Minute
+
+// tidy cleans up after a run under a prefix the tool was given, which the server under
+// test shares and which may hold other keys: it removes the entries of every catalog
+// product (the tool warmed them all, and deleted some to make misses that the server
+// filled again) and the redis mode's load:<id> entries, and gives the application's
+// figures (the tally hash at api.TallyKey(prefix), which the server and the tool's own
+// environments add to) a TTL of leftTTL rather than removing them under a server that
+// may still be running and report them. The server's writes after that keep the TTL.
+func tidy(rdb redis.UniversalClient, prefix string, ids []string, fullKey func(string) string) (removed int64, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	keys := make([]string, 0, 500)
+	flush := func() {
+		if len(keys) == 0 || err != nil {
+			return
+		}
+		var n int64
+		n, err = rdb.Unlink(ctx, keys...).Result()
+		removed += n
+		keys = keys[:0]
+	}
+	for _, id := range ids {
+		keys = append(keys, fullKey(id), prefix+"load:"+id)
+		if len(keys) >= 500 {
+			flush()
+		}
+	}
+	flush()
+	if err != nil {
+		return removed, err
+	}
+	return removed, rdb.Expire(ctx, api.TallyKey(prefix), leftTTL).Err()
 }
 
 // cleanup removes the keys under the tool's own prefix and the figures beside it.

@@ -1,6 +1,7 @@
 // Package e2e proves the functions end to end, the way AWS Lambda runs them: its tests
-// build the three bootstraps as Lambda gets them (GOOS=linux, CGO_ENABLED=0, -tags
-// lambda.norpc, -trimpath), run each under the real AWS Lambda Runtime Interface
+// build the three bootstraps (with CI set as Lambda gets them: GOOS=linux,
+// CGO_ENABLED=0, -tags lambda.norpc, -trimpath, -ldflags='-s -w'; elsewhere with the
+// go test run's own settings, see buildAll), run each under the real AWS Lambda Runtime Interface
 // Emulator (aws-lambda-rie) on ports of its own, point them at redis-servers the tests
 // start, and invoke them with API Gateway v1 and v2 events.
 //
@@ -17,10 +18,12 @@
 // hostile_test.go sends a table of hostile requests through the Lambda entry point
 // in-process, against miniredis.
 //
-// Where aws-lambda-rie or redis-server is missing the tests skip with a message that
-// says how to install it; with CI set they fail instead. Install the emulator with
-//
-//	go install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d
+// The emulator is a tool of this module (go.mod's tool directive): the tests run the
+// binary that `go tool -n aws-lambda-rie` builds once per machine into the build
+// cache, so they never skip for want of it. redis-server and redis-cli are the
+// machine's: where either is missing, TestMain says which and how to get it and runs
+// nothing, so that `go test ./...` shows "[no tests to run]" on the package's line
+// rather than a plain "ok" over skipped scenarios; with CI set the package fails.
 //
 // The package has no API; it exists for its tests.
 package e2e

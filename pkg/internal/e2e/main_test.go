@@ -11,10 +11,8 @@ import (
 	"testing"
 
 	"github.com/acmestore/storeapi/pkg/internal/redistest"
+	"github.com/acmestore/storeapi/pkg/internal/testbin"
 )
-
-// rieModule is the emulator the suite runs, pinned; .ci/run installs the same.
-const rieModule = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d"
 
 // functionDirs are the folders under functions/, one bootstrap each.
 var functionDirs = []string{"getproduct", "health", "cacheclear"}
@@ -23,6 +21,11 @@ var functionDirs = []string{"getproduct", "health", "cacheclear"}
 var buildDir string
 
 func TestMain(m *testing.M) {
+	// Without these every scenario would skip, and `go test ./...` would print a plain
+	// "ok" for the package.
+	if code, ok := testbin.Require("pkg/internal/e2e", testbin.RedisServer, testbin.RedisCLI); !ok {
+		os.Exit(code)
+	}
 	dir, err := os.MkdirTemp("", "storeapi-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
@@ -39,9 +42,8 @@ var (
 	buildErr  error
 )
 
-// bootstrap returns the path of fn's bootstrap, building all three once per test run
-// exactly as Lambda gets them: GOOS=linux CGO_ENABLED=0 go build -tags lambda.norpc
-// -trimpath, for the host's architecture since they run here.
+// bootstrap returns the path of fn's bootstrap, building all three once per test run,
+// for the host's architecture since they run here.
 func bootstrap(tb testing.TB, fn string) string {
 	tb.Helper()
 	buildOnce.Do(func() { buildErr = buildAll() })
@@ -53,20 +55,36 @@ func bootstrap(tb testing.TB, fn string) string {
 
 // buildAll builds the three functions in one go build (sharing its work), into
 // <dir>/bin/<fn>, and moves each to <dir>/<fn>/bootstrap.
+//
+// With CI set they are built as Lambda gets them, with the Makefile's settings
+// (GOOS=linux CGO_ENABLED=0 -tags lambda.norpc -trimpath -ldflags='-s -w'), under
+// testbin's lock, which composetest shares. Elsewhere they are built with the settings
+// of the go test run itself, so that the build links the packages that go test
+// compiled for the other packages' tests: with Lambda's settings a first build compiles
+// the standard library and every dependency once more, about 90 s of CPU on the
+// 2-core development VM, most of what a fresh `go test ./...` may take. The code is the
+// same; what differs is cgo (the binary may link libc), the paths recorded in it, and
+// aws-lambda-go's RPC mode, which is compiled in but, as in Lambda, not used (it
+// needs _LAMBDA_SERVER_PORT). samtest and composetest prove the Lambda settings in CI.
 func buildAll() error {
 	root, err := moduleRoot()
 	if err != nil {
 		return err
 	}
 	bin := filepath.Join(buildDir, "bin")
-	args := []string{"build", "-tags", "lambda.norpc", "-trimpath", "-o", bin + string(filepath.Separator)}
+	args := []string{"build", "-o", bin + string(filepath.Separator)}
+	env := os.Environ()
+	if redistest.InCI() {
+		args = append(args, "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w")
+		env = append(env, "GOOS=linux", "GOARCH="+runtime.GOARCH, "CGO_ENABLED=0", "GOFLAGS=")
+	}
 	for _, fn := range functionDirs {
 		args = append(args, "./functions/"+fn)
 	}
 	cmd := exec.Command("go", args...)
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+runtime.GOARCH, "CGO_ENABLED=0", "GOFLAGS=")
-	if out, err := cmd.CombinedOutput(); err != nil {
+	cmd.Env = env
+	if out, _, err := testbin.Build(cmd); err != nil {
 		return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	for _, fn := range functionDirs {
@@ -107,34 +125,16 @@ func root(tb testing.TB) string {
 	return r
 }
 
-// emulator returns the path of aws-lambda-rie, from PATH or GOBIN/GOPATH/bin; without
-// one the test skips (fails in CI) saying how to install it.
+// emulator returns the path of aws-lambda-rie, the tool pinned in go.mod, built by
+// `go tool` into the build cache the first time. Where it cannot be built the test
+// fails: the Lambda path is never skipped where Go runs.
 func emulator(tb testing.TB) string {
 	tb.Helper()
-	if p, err := exec.LookPath("aws-lambda-rie"); err == nil {
-		return p
+	p, err := testbin.Emulator()
+	if err != nil {
+		tb.Fatalf("the Lambda emulator: %v", err)
 	}
-	var dirs []string
-	if out, err := exec.Command("go", "env", "GOBIN", "GOPATH").Output(); err == nil {
-		// One line each, GOBIN's empty when unset.
-		lines := strings.Split(string(out), "\n")
-		if gobin := strings.TrimSpace(lines[0]); gobin != "" {
-			dirs = append(dirs, gobin)
-		}
-		if len(lines) > 1 {
-			for _, p := range filepath.SplitList(strings.TrimSpace(lines[1])) {
-				dirs = append(dirs, filepath.Join(p, "bin"))
-			}
-		}
-	}
-	for _, d := range dirs {
-		p := filepath.Join(d, "aws-lambda-rie")
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
-			return p
-		}
-	}
-	redistest.Unavailable(tb, "aws-lambda-rie is not installed (go install "+rieModule+")")
-	return ""
+	return p
 }
 
 // cliBinary returns the path of redis-cli, skipping (failing in CI) when absent.

@@ -6,7 +6,8 @@
 // There is no SAM CLI or Docker engine where these tests run, so they prove what can be
 // proved with real parsers and the real build: the template's structure and values,
 // the events' shapes against aws-lambda-go's types, the environment against
-// pkg/config, and the bootstraps as built for provided.al2023 on arm64.
+// pkg/config, and the bootstraps as built for provided.al2023 on arm64 (with CI set;
+// elsewhere what they link, see TestFunctionsBuild).
 //
 // The package has no API; it exists for its tests.
 package samtest
