@@ -41,12 +41,11 @@ func sharedRedis(t *testing.T) (*redis.Client, string) {
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	prefix := "test:" + hex.EncodeToString(b[:]) + ":"
+	prefix := "test:" + hex.EncodeToString(b[:]) + ":dev:"
 	t.Cleanup(func() {
 		ctx := context.Background()
-		if keys, _ := rdb.Keys(ctx, prefix+"*").Result(); len(keys) > 0 {
-			_ = rdb.Del(ctx, keys...).Err()
-		}
+		keys, _ := rdb.Keys(ctx, prefix+"*").Result()
+		_ = rdb.Del(ctx, append(keys, api.TallyKey(prefix))...).Err()
 		_ = rdb.Close()
 	})
 	t.Setenv("REDIS_URL", "redis://"+addr)
