@@ -759,3 +759,13 @@ func TestDedupeSharesBypass(t *testing.T) {
 		t.Errorf("stats = %+v, want 10 bypasses", st)
 	}
 }
+
+func TestStatsAdd(t *testing.T) {
+	a := cache.Stats{Hits: 1, Misses: 2, Bypasses: 3, Errors: 4, Fetches: 5, StoreFailures: 6, FenceLost: 7,
+		LeaseWaits: 8, LeaseTimeouts: 9, Shared: 10, Corrupt: 11, Skipped: 12, BreakerOpens: 13}
+	want := cache.Stats{Hits: 2, Misses: 4, Bypasses: 6, Errors: 8, Fetches: 10, StoreFailures: 12, FenceLost: 14,
+		LeaseWaits: 16, LeaseTimeouts: 18, Shared: 20, Corrupt: 22, Skipped: 24, BreakerOpens: 26}
+	if got := a.Add(a); got != want {
+		t.Fatalf("Add = %+v, want %+v", got, want)
+	}
+}

@@ -108,6 +108,18 @@ func (s *Service) Stats() Stats {
 	}
 }
 
+// Add returns the sum of s and o, for figures over several Services (one per
+// environment or process).
+func (s Stats) Add(o Stats) Stats {
+	return Stats{
+		Hits: s.Hits + o.Hits, Misses: s.Misses + o.Misses, Bypasses: s.Bypasses + o.Bypasses,
+		Errors: s.Errors + o.Errors, Fetches: s.Fetches + o.Fetches, StoreFailures: s.StoreFailures + o.StoreFailures,
+		FenceLost: s.FenceLost + o.FenceLost, LeaseWaits: s.LeaseWaits + o.LeaseWaits,
+		LeaseTimeouts: s.LeaseTimeouts + o.LeaseTimeouts, Shared: s.Shared + o.Shared, Corrupt: s.Corrupt + o.Corrupt,
+		Skipped: s.Skipped + o.Skipped, BreakerOpens: s.BreakerOpens + o.BreakerOpens,
+	}
+}
+
 // count adds a finished call to the outcome counters.
 func (s *Service) count(r *Result) {
 	switch r.Outcome {

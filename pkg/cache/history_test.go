@@ -330,14 +330,8 @@ func runHistory(t *testing.T, h histRun) ([]history.Op, []history.Violation) {
 			writers: writers, zombieOne: h.zombieOne, pause: h.writePause, seed: seed + uint64(e)*1_000_003, stop: rec.stop, record: rec.record}
 		wg.Go(func() {
 			w.run()
-			st := svc.Stats()
 			sumMu.Lock()
-			sum.Fetches += st.Fetches
-			sum.FenceLost += st.FenceLost
-			sum.Shared += st.Shared
-			sum.LeaseTimeouts += st.LeaseTimeouts
-			sum.Bypasses += st.Bypasses
-			sum.BreakerOpens += st.BreakerOpens
+			sum = sum.Add(svc.Stats())
 			sumMu.Unlock()
 		})
 	}

@@ -74,15 +74,7 @@ func stRun(ctx context.Context, envs []*cache.Service, key string, entered *atom
 func stSummary(envs []*cache.Service, calls []stCall) (cache.Stats, map[cache.Outcome]int, time.Duration, time.Duration) {
 	var sum cache.Stats
 	for _, svc := range envs {
-		st := svc.Stats()
-		sum.Hits += st.Hits
-		sum.Misses += st.Misses
-		sum.Bypasses += st.Bypasses
-		sum.Errors += st.Errors
-		sum.Fetches += st.Fetches
-		sum.LeaseWaits += st.LeaseWaits
-		sum.LeaseTimeouts += st.LeaseTimeouts
-		sum.StoreFailures += st.StoreFailures
+		sum = sum.Add(svc.Stats())
 	}
 	outcomes := map[cache.Outcome]int{}
 	var slowest, maxWaited time.Duration
