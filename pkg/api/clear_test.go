@@ -3,7 +3,6 @@ package api_test
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -118,34 +117,11 @@ func clearEventV2(tb testing.TB, headers map[string]string, body string) []byte 
 
 func decodeProxyResponse(tb testing.TB, out []byte) answer {
 	tb.Helper()
-	var r struct {
-		StatusCode        int                 `json:"statusCode"`
-		Headers           map[string]string   `json:"headers"`
-		MultiValueHeaders map[string][]string `json:"multiValueHeaders"`
-		Body              string              `json:"body"`
-		IsBase64Encoded   bool                `json:"isBase64Encoded"`
+	r, err := apptest.DecodeResponse(out)
+	if err != nil {
+		tb.Fatal(err)
 	}
-	if err := json.Unmarshal(out, &r); err != nil || r.StatusCode == 0 {
-		tb.Fatalf("not a proxy response: %v: %.300s", err, out)
-	}
-	a := answer{status: r.StatusCode, header: http.Header{}, body: r.Body}
-	for k, v := range r.Headers {
-		a.header.Set(k, v)
-	}
-	for k, vs := range r.MultiValueHeaders {
-		a.header.Del(k)
-		for _, v := range vs {
-			a.header.Add(k, v)
-		}
-	}
-	if r.IsBase64Encoded {
-		b, err := base64.StdEncoding.DecodeString(r.Body)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		a.body = string(b)
-	}
-	return a
+	return answer{status: r.Status, header: r.Header, body: r.Body}
 }
 
 // errorBody decodes an error answer, failing unless it has fault's shape.

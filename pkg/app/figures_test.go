@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http/httptest"
@@ -82,28 +81,11 @@ func callLambda(t *testing.T, a *api.API, f app.Function, method, path, token, b
 	if err != nil {
 		t.Fatalf("Invoke: %v", err)
 	}
-	var resp struct {
-		StatusCode        int                 `json:"statusCode"`
-		Headers           map[string]string   `json:"headers"`
-		MultiValueHeaders map[string][]string `json:"multiValueHeaders"`
-		Body              string              `json:"body"`
-		IsBase64Encoded   bool                `json:"isBase64Encoded"`
+	r, err := apptest.DecodeResponse(out)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := json.Unmarshal(out, &resp); err != nil {
-		t.Fatalf("response %s: %v", out, err)
-	}
-	if resp.IsBase64Encoded {
-		b, err := base64.StdEncoding.DecodeString(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body = string(b)
-	}
-	xcache := resp.Headers["X-Cache"]
-	if v := resp.MultiValueHeaders["X-Cache"]; xcache == "" && len(v) == 1 {
-		xcache = v[0]
-	}
-	return answer{resp.StatusCode, xcache, resp.Body}
+	return answer{r.Status, r.Header.Get("X-Cache"), r.Body}
 }
 
 // buildApp assembles the App of env on mr, writing its figures after every outcome.

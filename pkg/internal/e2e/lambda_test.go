@@ -3,9 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -21,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acmestore/storeapi/pkg/internal/apptest"
 	"github.com/acmestore/storeapi/pkg/internal/redistest"
 )
 
@@ -348,38 +347,11 @@ func (f *function) invoke(event []byte) response {
 
 // decodeResponse decodes an API Gateway proxy or payload 2.0 response.
 func decodeResponse(raw []byte) (response, error) {
-	var ar struct {
-		StatusCode        int                 `json:"statusCode"`
-		Headers           map[string]string   `json:"headers"`
-		MultiValueHeaders map[string][]string `json:"multiValueHeaders"`
-		Body              string              `json:"body"`
-		IsBase64Encoded   bool                `json:"isBase64Encoded"`
-		ErrorMessage      string              `json:"errorMessage"`
+	r, err := apptest.DecodeResponse(raw)
+	if err != nil {
+		return response{}, err
 	}
-	if err := json.Unmarshal(raw, &ar); err != nil {
-		return response{}, fmt.Errorf("the response is not JSON: %v: %.300s", err, raw)
-	}
-	if ar.StatusCode == 0 {
-		return response{}, fmt.Errorf("not an API Gateway response (errorMessage %q): %.300s", ar.ErrorMessage, raw)
-	}
-	r := response{Status: ar.StatusCode, Header: http.Header{}, Body: ar.Body, Raw: string(raw)}
-	for k, v := range ar.Headers {
-		r.Header.Set(k, v)
-	}
-	for k, vs := range ar.MultiValueHeaders {
-		r.Header.Del(k)
-		for _, v := range vs {
-			r.Header.Add(k, v)
-		}
-	}
-	if ar.IsBase64Encoded {
-		b, err := base64.StdEncoding.DecodeString(ar.Body)
-		if err != nil {
-			return response{}, errors.New("isBase64Encoded with a body that is not base64")
-		}
-		r.Body = string(b)
-	}
-	return r, nil
+	return response{Status: r.Status, Header: r.Header, Body: r.Body, Raw: string(raw)}, nil
 }
 
 // jsonBody decodes the response body into a map.
