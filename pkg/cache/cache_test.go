@@ -769,3 +769,42 @@ func TestStatsAdd(t *testing.T) {
 		t.Fatalf("Add = %+v, want %+v", got, want)
 	}
 }
+
+// Invalidate during a fill: the fill's value goes to its own caller only, nothing is
+// stored, and the next read fetches again.
+func TestInvalidateFencesFillInProgress(t *testing.T) {
+	s, _ := newUnit(t, cache.Options{LeaseTTL: time.Second, LeaseWait: time.Second})
+	ctx := context.Background()
+	if _, err := s.Set(ctx, "other", "x", cache.SetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	inFetch, release := make(chan struct{}), make(chan struct{})
+	type answer struct {
+		v   string
+		r   cache.Result
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		v, r, err := s.GetOrSet(ctx, "k", time.Minute, func(context.Context) (string, error) {
+			close(inFetch)
+			<-release
+			return "old", nil
+		})
+		done <- answer{v, r, err}
+	}()
+	<-inFetch
+	n, err := s.Invalidate(ctx, "k", "other")
+	if err != nil || n != 2 {
+		t.Fatalf("Invalidate = %d, %v; want 2 keys (the lease and other)", n, err)
+	}
+	close(release)
+	a := <-done
+	if a.err != nil || a.v != "old" || !a.r.FenceLost || a.r.Stored {
+		t.Fatalf("fill after Invalidate = %q %+v %v; want its value, FenceLost, not stored", a.v, a.r, a.err)
+	}
+	v, r, err := s.GetOrSet(ctx, "k", time.Minute, func(context.Context) (string, error) { return "new", nil })
+	if err != nil || v != "new" || r.Outcome != cache.Miss {
+		t.Fatalf("read after Invalidate = %q %v %v; want a fresh fetch", v, r.Outcome, err)
+	}
+}

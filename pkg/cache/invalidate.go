@@ -72,3 +72,12 @@ func unlink(ctx context.Context, c redis.UniversalClient, keys []string) (int64,
 	}
 	return n, err
 }
+
+// Invalidate removes the entries at keys, whatever their freshness, with their fill
+// leases, and returns how many existed. A fill or refresh of one of them that is in
+// progress stores nothing (see GetOrSet), so a read that starts after Invalidate has
+// returned never gets a value fetched before it. It is Del under the name callers of
+// a change feed look for.
+func (s *Service) Invalidate(ctx context.Context, keys ...string) (int64, error) {
+	return s.Del(ctx, keys...)
+}
