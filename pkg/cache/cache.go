@@ -27,6 +27,7 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -89,6 +90,29 @@ type Options struct {
 	BreakerFailures int
 	// BreakerCooldown is how long the breaker stays open before a probe. default: 5s
 	BreakerCooldown time.Duration
+	// StaleWhileRevalidate is how long after its TTL an entry is still served, as
+	// Outcome Stale, while one refresh of it runs (see GetOrSet). default: 0 (a
+	// stale entry is a miss)
+	StaleWhileRevalidate time.Duration
+	// StaleIfError is how long after the StaleWhileRevalidate window an entry is kept
+	// to be served, as Outcome Stale, when its refresh fails. Inside it a reader
+	// refreshes before answering. default: 0
+	StaleIfError time.Duration
+	// BackgroundRefresh refreshes a stale entry (or one due for early refresh) after
+	// answering, on a goroutine bounded by FillTimeout: for long-lived servers. Off,
+	// the caller that takes the entry's refresh lease refreshes before answering and
+	// the others are served at once: for Lambda, where nothing runs after the
+	// response. default: false
+	BackgroundRefresh bool
+	// EarlyRefresh is the XFetch β: a fresh entry is refreshed before its TTL ends
+	// with a probability that rises as the end nears, in proportion to how long its
+	// fetch took, so that a hot key is refreshed about once per TTL and never
+	// expires under its readers. 1 is the paper's choice; larger refreshes earlier.
+	// default: 0 (off)
+	EarlyRefresh float64
+	// RefreshBackoff is how long no refresh of an entry is tried after one failed,
+	// doubling with each failure in a row up to 32 times. default: 1s
+	RefreshBackoff time.Duration
 }
 
 // Service is the cache. It is safe for concurrent use.
@@ -103,6 +127,13 @@ type Service struct {
 	// lastCause is the cause of the last fault, reported by calls the breaker skips.
 	lastCause atomic.Pointer[fault.Cause]
 	stats     counters
+
+	// now is the clock entries' freshness is read with (tests move it).
+	now func() time.Time
+	// refreshing holds the keys a background refresh runs for; background counts
+	// those refreshes, for Wait.
+	refreshing sync.Map
+	background sync.WaitGroup
 }
 
 // New returns a Service on conn. It does no I/O.
@@ -122,7 +153,10 @@ func New(conn Conn, o Options) *Service {
 	if o.FillTimeout <= 0 {
 		o.FillTimeout = o.LeaseWait + o.LeaseTTL + 2*o.OpTimeout
 	}
-	s := &Service{conn: conn, o: o}
+	if o.RefreshBackoff <= 0 {
+		o.RefreshBackoff = time.Second
+	}
+	s := &Service{conn: conn, o: o, now: time.Now}
 	s.flights.m = map[string]*flight{}
 	failures := uint32(o.BreakerFailures)
 	s.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{

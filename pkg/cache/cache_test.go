@@ -328,7 +328,7 @@ func TestGetOrSetCorruptEntryIsOverwritten(t *testing.T) {
 			if err != nil || r.Outcome != cache.Miss || !r.Corrupt || raw != `{"ID":"p1","Name":"Lamp"}` {
 				t.Fatalf("raw = %q, %+v, %v", raw, r, err)
 			}
-			if v, _ := mr.Get("t:p1"); v != raw {
+			if v, _ := mr.Get("t:p1"); cache.StoredValue(v) != raw {
 				t.Fatalf("entry not overwritten: %q", v)
 			}
 			mr.Set("t:p1", stored)
@@ -345,7 +345,7 @@ func TestGetOrSetCorruptEntryIsOverwritten(t *testing.T) {
 		if err != nil || r.Outcome != cache.Miss || !r.Corrupt || raw == "" {
 			t.Fatalf("raw = %q, %+v, %v", raw, r, err)
 		}
-		if v, _ := mr.Get("t:p1"); v != raw {
+		if v, _ := mr.Get("t:p1"); cache.StoredValue(v) != raw {
 			t.Fatalf("hash not replaced by the value: %q", v)
 		}
 	})
@@ -426,7 +426,7 @@ func TestLeaseWaiterGetsHolderValue(t *testing.T) {
 	mr.Set("t:k", cache.LeaseMarker)
 	go func() {
 		time.Sleep(50 * time.Millisecond)
-		mr.Set("t:k", "theirs")
+		mr.Set("t:k", cache.NewEntry("theirs", time.Now().Add(time.Minute)))
 	}()
 	v, r, err := s.GetOrSet(ctx, "k", time.Minute, func(context.Context) (string, error) {
 		t.Error("fetch ran although another caller held the lease")
@@ -475,7 +475,7 @@ func TestLeaseReleasedOnEveryExit(t *testing.T) {
 			}); err != nil {
 				t.Fatal(err)
 			}
-			if v, _ := mr.Get("t:ok"); v != "v" {
+			if v, _ := mr.Get("t:ok"); cache.StoredValue(v) != "v" {
 				t.Fatalf("after a fill the key holds %q", v)
 			}
 			_, _, _ = s.GetOrSet(ctx, "err", time.Minute, func(context.Context) (string, error) {
@@ -672,7 +672,7 @@ func TestDedupeCallerLeavingDoesNotFailOthers(t *testing.T) {
 			t.Errorf("another caller got %q, %+v, %v; want the value", res.v, res.r, res.err)
 		}
 	}
-	if v, _ := mr.Get("t:k"); v != "v" {
+	if v, _ := mr.Get("t:k"); cache.StoredValue(v) != "v" {
 		t.Fatalf("key holds %q, want the value (no lease left)", v)
 	}
 	v, r, err := s.GetOrSet(context.Background(), "k", time.Minute, func(context.Context) (string, error) { return "", errors.New("refetch") })

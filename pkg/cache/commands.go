@@ -62,7 +62,8 @@ func (s *Service) SetWithExpiry(ctx context.Context, key, value string, ttl time
 }
 
 // Get returns the value at key, or ErrMiss. A key whose fill is in progress (it holds
-// GetOrSet's lease) is a miss.
+// GetOrSet's lease) is a miss; of an entry GetOrSet stored it returns the value,
+// without the entry's header, fresh or not.
 func (s *Service) Get(ctx context.Context, key string) (string, error) {
 	k := s.Key(key)
 	var v string
@@ -73,6 +74,9 @@ func (s *Service) Get(ctx context.Context, key string) (string, error) {
 	})
 	if err == nil && isLease(v) {
 		return "", ErrMiss
+	}
+	if e, ok := parseEntry(v); ok && err == nil {
+		return e.value, nil
 	}
 	return v, wrap("get", k, err)
 }

@@ -1,5 +1,7 @@
 package cache
 
+import "time"
+
 // LeaseMarker is a lease as a fill writes it into a key, for tests that play a holder.
 const LeaseMarker = leasePrefix + "test-holder"
 
@@ -13,3 +15,21 @@ func Waiting(s *Service, key string) int { return s.flights.waiting(s.Key(key)) 
 // FencedStoreHash is the SHA1 of the fenced store script, for tests that replace it
 // with the old unfenced SET to show what the fence prevents.
 var FencedStoreHash = fencedStore.Hash()
+
+// StoredValue returns the value inside a stored GetOrSet entry, or raw itself when raw
+// is not one (a lease, a tombstone, anything else).
+func StoredValue(raw string) string {
+	if e, ok := parseEntry(raw); ok {
+		return e.value
+	}
+	return raw
+}
+
+// NewEntry returns value as a fill stores it, fresh until fresh, for tests that plant
+// another process's entry.
+func NewEntry(value string, fresh time.Time) string {
+	return encodeEntry(newGen(), fresh, time.Millisecond, value)
+}
+
+// SetClock makes s read entries' freshness with now.
+func SetClock(s *Service, now func() time.Time) { s.now = now }

@@ -397,7 +397,7 @@ func TestFaultPausedServerRecovers(t *testing.T) {
 	srv := redistest.Start(t)
 	svc, _, cfg := ftService(t, srv.Addr(), nil)
 	ctx := itCtx(t)
-	if _, err := svc.Set(ctx, "k", "v", cache.SetOptions{}); err != nil {
+	if _, err := svc.Set(ctx, "k", cache.NewEntry("v", time.Now().Add(time.Hour)), cache.SetOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	srv.Pause()
@@ -484,7 +484,7 @@ func TestFaultOutOfMemory(t *testing.T) {
 	srv := redistest.Start(t, "--maxmemory", "2mb", "--maxmemory-policy", "noeviction")
 	svc, _, cfg := ftService(t, srv.Addr(), nil)
 	ctx := itCtx(t)
-	if _, err := svc.Set(ctx, "existing", "kept", cache.SetOptions{}); err != nil {
+	if _, err := svc.Set(ctx, "existing", cache.NewEntry("kept", time.Now().Add(time.Hour)), cache.SetOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := svc.HSet(ctx, "hash", "f", "v"); err != nil {

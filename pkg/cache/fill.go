@@ -73,20 +73,34 @@ const (
 	// stateHeld: the key holds this call's own lease (its SET NX was applied but the
 	// reply was lost, and a retry or a look found it): fill.
 	stateHeld
+	// stateRefresh: the key holds an entry due for a refresh that this call makes
+	// before answering: take the entry's refresh lease, fetch, store over it.
+	stateRefresh
 )
 
 // call is one GetOrSet in progress. The lease holder's path is acquire → fetch →
 // fenced store (or release); a waiter's is wait → look, until a value, an empty key
 // (acquire) or the end of LeaseWait (unleased).
 type call struct {
+	// ctx is the caller's context, whose values a background refresh keeps.
+	ctx   context.Context
 	s     *Service
 	key   string // with the prefix
 	ttl   time.Duration
 	check func(string) bool
 	fetch FetchFunc
+	// makeFetch makes fetch; with background set, one that may run after the call
+	// returned (a background refresh).
+	makeFetch func(background bool) FetchFunc
 	// beforeFetch, when set, runs just before fetch: an in-process flight closes
 	// itself to new callers there.
 	beforeFetch func()
+
+	// entry is the stored entry the call found, when it found one that passed the
+	// check but was due for a refresh; mode says what kind.
+	entry    entry
+	hasEntry bool
+	mode     refreshMode
 
 	r         Result
 	lease     string // the last lease this call tried to take
@@ -111,11 +125,14 @@ func (c *call) run(ctx context.Context, st state) (v string, err error) {
 			c.endWait()
 			v, err = c.fill(ctx, c.lease)
 			st = stateDone
+		case stateRefresh:
+			st, v, err = c.refresh(ctx)
 		case stateUnleased, stateBypass:
 			if st == stateUnleased {
 				c.r.Outcome = Miss
 			}
 			v, err = c.fetchNow(ctx)
+			v, err = c.orStale(v, err)
 			st = stateDone
 		}
 	}
@@ -146,12 +163,12 @@ func (c *call) look(v string, err error) (state, string, error) {
 			return stateHeld, "", nil
 		case isLease(v):
 			return stateWait, "", nil
-		case c.check != nil && !c.check(v):
+		}
+		e, ok := parseEntry(v)
+		if !ok || c.check != nil && !c.check(e.value) {
 			return stateReplace, "", nil
 		}
-		c.endWait()
-		c.r.Outcome = Hit
-		return stateDone, v, nil
+		return c.lookEntry(e)
 	}
 	switch cause := classify(err); {
 	case errors.Is(err, redis.Nil):
@@ -275,9 +292,11 @@ func (c *call) fill(ctx context.Context, lease string) (v string, err error) {
 		}
 	}()
 	v, err = c.fetchNow(ctx)
-	value, ttl := v, jitter(c.ttl, c.s.o.TTLJitter)
+	var value string
+	var ttl time.Duration
 	switch {
 	case err == nil:
+		value, ttl = c.newEntry(v)
 	case errors.Is(err, ErrNotFound) && c.s.o.NegativeTTL > 0:
 		value, ttl = tombstone, c.s.o.NegativeTTL
 	default:

@@ -89,7 +89,7 @@ func (g *group) join(ctx context.Context, c *call, st state) (f *flight, early, 
 // not c, which stays on its caller's stack.
 func (g *group) newFlight(ctx context.Context, c *call, st state) *flight {
 	f := &flight{done: make(chan struct{}), open: true, ctx: context.WithoutCancel(ctx)}
-	f.call = &call{s: c.s, key: c.key, ttl: c.ttl, check: c.check, fetch: c.fetch}
+	f.call = &call{ctx: f.ctx, s: c.s, key: c.key, ttl: c.ttl, check: c.check, fetch: c.fetch, makeFetch: c.makeFetch}
 	if st == stateBypass {
 		f.call.bypass(c.r.Err)
 	}
@@ -166,6 +166,10 @@ func (c *call) shared(ctx context.Context, st state) (string, error) {
 		v, err := c.read(ctx)
 		if st, v, err = c.look(v, err); st == stateDone {
 			return v, err
+		}
+		if c.hasEntry {
+			// A stale entry to refresh or serve: nothing to share.
+			return c.run(ctx, st)
 		}
 	}
 	return c.run(ctx, st)

@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -22,9 +23,13 @@ const (
 	// Bypass: Redis failed or the breaker was open; the value came straight from the
 	// source and was not stored.
 	Bypass
+	// Stale: the value is a stored entry past its TTL, served inside its
+	// stale-while-revalidate window (a refresh runs or is running) or its stale-if-error
+	// window (the refresh failed: Result.SourceErr says why).
+	Stale
 )
 
-// String returns "HIT", "MISS" or "BYPASS", as in the X-Cache header.
+// String returns "HIT", "MISS", "BYPASS" or "STALE", as in the X-Cache header.
 func (o Outcome) String() string {
 	switch o {
 	case Hit:
@@ -33,6 +38,8 @@ func (o Outcome) String() string {
 		return "MISS"
 	case Bypass:
 		return "BYPASS"
+	case Stale:
+		return "STALE"
 	}
 	return "NONE"
 }
@@ -64,7 +71,22 @@ type Result struct {
 	StoreErr error
 	// Corrupt is set when a stored entry failed the wholeness check and was replaced.
 	Corrupt bool
+	// Refreshed is set when this call fetched to refresh an entry it found stale or
+	// due for early refresh (it held the entry's refresh lease); Early says it was
+	// still fresh. RefreshStarted is set when it started that refresh in the
+	// background instead (BackgroundRefresh).
+	Refreshed, Early, RefreshStarted bool
+	// StaleFor is how long past its TTL a Stale value was.
+	StaleFor time.Duration
+	// SourceErr is the fetch error a Stale (or still fresh) value was served over:
+	// this call's refresh failed, or ErrRefreshBackoff when an earlier one had failed
+	// and the source was not asked again yet.
+	SourceErr error
 }
+
+// ErrRefreshBackoff is Result.SourceErr when a stale entry was served without asking
+// the source, because its last refresh failed and its backoff runs.
+var ErrRefreshBackoff = errors.New("cache: refresh backing off after a failed refresh")
 
 // Stats are running counters of a Service since it was created.
 type Stats struct {
@@ -88,12 +110,18 @@ type Stats struct {
 	// Skipped counts operations not sent because the breaker was open; BreakerOpens
 	// how often it opened.
 	Skipped, BreakerOpens int64
+	// Stale counts GetOrSet calls served a stale entry (Outcome Stale).
+	Stale int64
+	// Refreshes counts refresh fetches (in the background or not), EarlyRefreshes
+	// those of entries still fresh, RefreshFailures those that failed.
+	Refreshes, EarlyRefreshes, RefreshFailures int64
 }
 
 type counters struct {
 	hits, misses, bypasses, errors, fetches, storeFailures atomic.Int64
 	fenceLost, leaseWaits, leaseTimeouts, shared, corrupt  atomic.Int64
-	skipped, breakerOpens                                  atomic.Int64
+	skipped, breakerOpens, stale                           atomic.Int64
+	refreshes, earlyRefreshes, refreshFailures             atomic.Int64
 }
 
 // Stats returns the Service's counters.
@@ -105,6 +133,8 @@ func (s *Service) Stats() Stats {
 		FenceLost: c.fenceLost.Load(), LeaseWaits: c.leaseWaits.Load(), LeaseTimeouts: c.leaseTimeouts.Load(),
 		Shared: c.shared.Load(), Corrupt: c.corrupt.Load(),
 		Skipped: c.skipped.Load(), BreakerOpens: c.breakerOpens.Load(),
+		Stale: c.stale.Load(), Refreshes: c.refreshes.Load(), EarlyRefreshes: c.earlyRefreshes.Load(),
+		RefreshFailures: c.refreshFailures.Load(),
 	}
 }
 
@@ -117,6 +147,8 @@ func (s Stats) Add(o Stats) Stats {
 		FenceLost: s.FenceLost + o.FenceLost, LeaseWaits: s.LeaseWaits + o.LeaseWaits,
 		LeaseTimeouts: s.LeaseTimeouts + o.LeaseTimeouts, Shared: s.Shared + o.Shared, Corrupt: s.Corrupt + o.Corrupt,
 		Skipped: s.Skipped + o.Skipped, BreakerOpens: s.BreakerOpens + o.BreakerOpens,
+		Stale: s.Stale + o.Stale, Refreshes: s.Refreshes + o.Refreshes, EarlyRefreshes: s.EarlyRefreshes + o.EarlyRefreshes,
+		RefreshFailures: s.RefreshFailures + o.RefreshFailures,
 	}
 }
 
@@ -129,6 +161,8 @@ func (s *Service) count(r *Result) {
 		s.stats.misses.Add(1)
 	case Bypass:
 		s.stats.bypasses.Add(1)
+	case Stale:
+		s.stats.stale.Add(1)
 	}
 	if r.Shared {
 		s.stats.shared.Add(1)
@@ -168,7 +202,7 @@ type FetchFunc func(ctx context.Context) (string, error)
 // NegativeTTL when that is set (later calls return ErrNotFound as a Hit). The lease is
 // released on every way out: a fetch error, a panic, a caller that left.
 func (s *Service) GetOrSet(ctx context.Context, key string, ttl time.Duration, fetch FetchFunc) (string, Result, error) {
-	return s.getOrSet(ctx, key, ttl, nil, func() FetchFunc { return fetch })
+	return s.getOrSet(ctx, key, ttl, nil, func(bool) FetchFunc { return fetch })
 }
 
 // GetOrSetJSON is GetOrSet for a JSON-encoded T: the fetched value is encoded once and
@@ -185,7 +219,11 @@ func GetOrSetJSON[T any](ctx context.Context, s *Service, key string, ttl time.D
 		out, have = t, true
 		return true
 	}
-	raw, r, err := s.getOrSet(ctx, key, ttl, check, func() FetchFunc {
+	raw, r, err := s.getOrSet(ctx, key, ttl, check, func(background bool) FetchFunc {
+		if background {
+			// It runs after this call returned: it must not touch out.
+			return encodeJSON(s, key, fetch)
+		}
 		return encodeJSON(s, key, func(ctx context.Context) (T, error) {
 			t, err := fetch(ctx)
 			out, have = t, err == nil
@@ -211,7 +249,7 @@ func GetOrSetJSON[T any](ctx context.Context, s *Service, key string, ttl time.D
 // allocation-free wholeness check (ValidJSON), never decoded. An entry that fails the
 // check is a miss and is overwritten.
 func GetOrSetRawJSON[T any](ctx context.Context, s *Service, key string, ttl time.Duration, fetch func(context.Context) (T, error)) (string, Result, error) {
-	return s.getOrSet(ctx, key, ttl, ValidJSON, func() FetchFunc { return encodeJSON(s, key, fetch) })
+	return s.getOrSet(ctx, key, ttl, ValidJSON, func(bool) FetchFunc { return encodeJSON(s, key, fetch) })
 }
 
 // encodeJSON turns a fetch of T into a fetch of its JSON text.
@@ -229,15 +267,18 @@ func encodeJSON[T any](s *Service, key string, fetch func(context.Context) (T, e
 	}
 }
 
-// getOrSet is the hit path: one GET, one check. Anything else is a fill, for which
-// fetch makes the fetch function: a hit allocates none.
-func (s *Service) getOrSet(ctx context.Context, key string, ttl time.Duration, check func(string) bool, fetch func() FetchFunc) (string, Result, error) {
-	c := &call{s: s, key: s.Key(key), ttl: ttl, check: check}
+// getOrSet is the hit path: one GET, one header parse, one check. Anything else is a
+// fill or a refresh, for which fetch makes the fetch function (one that may run after
+// the call returned when background is set): a hit allocates none.
+func (s *Service) getOrSet(ctx context.Context, key string, ttl time.Duration, check func(string) bool, fetch func(background bool) FetchFunc) (string, Result, error) {
+	c := &call{ctx: ctx, s: s, key: s.Key(key), ttl: ttl, check: check, makeFetch: fetch}
 	v, err := c.read(ctx)
 	next, v, err := c.look(v, err)
 	if next != stateDone {
-		c.fetch = fetch()
-		if s.o.Dedupe {
+		c.fetch = fetch(false)
+		// A call that holds a stale entry refreshes it or serves it itself: there is
+		// always something to serve, so there is nothing to share.
+		if s.o.Dedupe && !c.hasEntry {
 			v, err = c.shared(ctx, next)
 		} else {
 			v, err = c.run(ctx, next)

@@ -124,6 +124,8 @@ func itPTTL(tb testing.TB, rdb *redis.Client, fullKey string) time.Duration {
 	return d
 }
 
+// itRawGet reads fullKey with a plain GET; of an entry GetOrSet stored it returns the
+// value inside.
 func itRawGet(tb testing.TB, rdb *redis.Client, fullKey string) (string, bool) {
 	tb.Helper()
 	v, err := rdb.Get(context.Background(), fullKey).Result()
@@ -133,7 +135,7 @@ func itRawGet(tb testing.TB, rdb *redis.Client, fullKey string) (string, bool) {
 	if err != nil {
 		tb.Fatalf("GET %s: %v", fullKey, err)
 	}
-	return v, true
+	return cache.StoredValue(v), true
 }
 
 func TestRealRedisSet(t *testing.T) {
@@ -508,7 +510,7 @@ func TestRealRedisJSON(t *testing.T) {
 		// A hit serves the stored bytes exactly, never re-encoded. Store a value whose
 		// spacing no encoder would produce to see that.
 		odd := `{ "id" : "p1", "name":"Mug" }`
-		if err := s.raw.Set(ctx, s.prefix+"rj", odd, 0).Err(); err != nil {
+		if err := s.raw.Set(ctx, s.prefix+"rj", cache.NewEntry(odd, time.Now().Add(time.Minute)), 0).Err(); err != nil {
 			t.Fatal(err)
 		}
 		got, r, err := cache.GetOrSetRawJSON(ctx, s.svc, "rj", time.Minute, fetch)
