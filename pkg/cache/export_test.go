@@ -33,3 +33,10 @@ func NewEntry(value string, fresh time.Time) string {
 
 // SetClock makes s read entries' freshness with now.
 func SetClock(s *Service, now func() time.Time) { s.now = now }
+
+// EarlyDraw is one XFetch draw for an entry whose fetch took took, gap before it
+// goes stale.
+func EarlyDraw(s *Service, took, gap time.Duration) bool {
+	now := time.Now()
+	return s.early(entry{took: took, fresh: now.Add(gap)}, now)
+}
