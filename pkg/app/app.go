@@ -152,7 +152,8 @@ func Handler(f Function, a *api.API, logger *slog.Logger) http.Handler {
 }
 
 // CacheOptions translates the configuration into the cache's own options: in-process
-// dedupe in the HTTP mode, where one process serves many requests at once.
+// dedupe and background refreshes in the HTTP mode, where one process serves many
+// requests at once and keeps running after a response.
 func CacheOptions(c config.Config) cache.Options {
 	return cache.Options{
 		Prefix:          c.Cache.KeyPrefix,
@@ -165,6 +166,14 @@ func CacheOptions(c config.Config) cache.Options {
 		FillTimeout:     c.Cache.LeaseWait + c.Source.Timeout + 2*c.Redis.OpTimeout,
 		BreakerFailures: c.Redis.BreakerFailures,
 		BreakerCooldown: c.Redis.BreakerCooldown,
+
+		StaleWhileRevalidate: c.Cache.StaleWhileRevalidate,
+		StaleIfError:         c.Cache.StaleIfError,
+		// Under Lambda nothing runs after the response: the invocation that takes
+		// a refresh lease refreshes before it answers.
+		BackgroundRefresh: c.Mode == config.ModeHTTP,
+		EarlyRefresh:      c.Cache.EarlyRefresh,
+		RefreshBackoff:    c.Cache.RefreshBackoff,
 	}
 }
 
@@ -288,6 +297,8 @@ func (a *App) Close() error {
 // close is Close within ctx, the time the runtime allows for shutdown.
 func (a *App) close(ctx context.Context) error {
 	var errs []error
+	// Refreshes still running store what they fetched before the client goes.
+	errs = append(errs, a.API.Cache.Wait(ctx))
 	if a.API.Tally != nil {
 		errs = append(errs, a.API.Tally.Flush(ctx))
 	}

@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	mrand "math/rand/v2"
 	"strconv"
@@ -270,6 +271,18 @@ func (s *Service) refreshLater(c *call) {
 }
 
 // Wait blocks until the background refreshes started so far have ended (each is
-// bounded by FillTimeout), so a program can let them finish before it closes the
-// client.
-func (s *Service) Wait() { s.background.Wait() }
+// bounded by FillTimeout) or ctx ends, so a program can let them store before it
+// closes the client.
+func (s *Service) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		s.background.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("cache: wait for background refreshes: %w", ctx.Err())
+	}
+}

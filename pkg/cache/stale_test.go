@@ -201,7 +201,9 @@ func TestStaleWhileRevalidateInBackground(t *testing.T) {
 		wg.Wait() // every reader answered while the refresh is blocked in its fetch
 		<-slow.inner
 		close(slow.gate)
-		s.Wait()
+		if err := s.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 		if n := slow.n.Load(); n != 2 {
 			t.Fatalf("%d refresh fetches, want 1", n-1)
 		}

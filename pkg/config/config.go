@@ -254,7 +254,8 @@ type Cache struct {
 	// env: CACHE_KEY_PREFIX; default: store:<STAGE>: (store:dev: when STAGE is unset)
 	KeyPrefix string `env:"CACHE_KEY_PREFIX"`
 
-	// ProductTTL is how long a product stays in Redis.
+	// ProductTTL is how long a product is fresh in Redis; the stale windows below keep
+	// it there longer.
 	//
 	// env: PRODUCT_CACHE_TTL; default: 10m
 	ProductTTL time.Duration `env:"PRODUCT_CACHE_TTL" envDefault:"10m"`
@@ -281,6 +282,37 @@ type Cache struct {
 	//
 	// env: CACHE_LEASE_WAIT; default: 3s
 	LeaseWait time.Duration `env:"CACHE_LEASE_WAIT" envDefault:"3s"`
+
+	// StaleWhileRevalidate is how long after ProductTTL a product is still served, with
+	// X-Cache: STALE, while one refresh of it runs: in the background in the HTTP mode;
+	// under Lambda by the one invocation that takes the refresh lease, before it
+	// answers. 0 makes an entry past its TTL a miss.
+	//
+	// env: CACHE_STALE_WHILE_REVALIDATE; default: 1m
+	StaleWhileRevalidate time.Duration `env:"CACHE_STALE_WHILE_REVALIDATE" envDefault:"1m"`
+
+	// StaleIfError is how long after that window a product is kept to be served, with
+	// X-Cache: STALE, when the product source fails; inside it a reader refreshes
+	// before answering. It lengthens how long Redis keeps each entry
+	// (ProductTTL + StaleWhileRevalidate + StaleIfError). 0 disables.
+	//
+	// env: CACHE_STALE_IF_ERROR; default: 30m
+	StaleIfError time.Duration `env:"CACHE_STALE_IF_ERROR" envDefault:"30m"`
+
+	// EarlyRefresh is the XFetch β: a fresh product is refreshed before its TTL ends
+	// with a chance that rises near the end, in proportion to how long its fetch took,
+	// so a hot product never expires under its readers. 0 disables; larger refreshes
+	// earlier.
+	//
+	// env: CACHE_EARLY_REFRESH; default: 1
+	EarlyRefresh float64 `env:"CACHE_EARLY_REFRESH" envDefault:"1"`
+
+	// RefreshBackoff is how long no refresh of a product is tried after one failed,
+	// doubling with each failure in a row up to 32 times: a source that is down is
+	// asked about each product at most once per step.
+	//
+	// env: CACHE_REFRESH_BACKOFF; default: 1s
+	RefreshBackoff time.Duration `env:"CACHE_REFRESH_BACKOFF" envDefault:"1s"`
 
 	// CacheControl is the Cache-Control header sent with products, separate from the
 	// Redis TTL: cacheClear cannot reach copies in browsers or CDNs, so keep it short.

@@ -46,6 +46,7 @@ func (c *Config) validate() []string {
 		{"REDIS_BREAKER_COOLDOWN", r.BreakerCooldown},
 		{"PRODUCT_CACHE_TTL", c.Cache.ProductTTL},
 		{"CACHE_LEASE_TTL", c.Cache.LeaseTTL},
+		{"CACHE_REFRESH_BACKOFF", c.Cache.RefreshBackoff},
 		{"PRODUCT_SOURCE_TIMEOUT", c.Source.Timeout},
 	}
 	for _, p := range positive {
@@ -60,6 +61,8 @@ func (c *Config) validate() []string {
 		{"REDIS_CONN_MAX_IDLE_TIME", r.ConnMaxIdleTime},
 		{"CACHE_NEGATIVE_TTL", c.Cache.NegativeTTL},
 		{"CACHE_LEASE_WAIT", c.Cache.LeaseWait},
+		{"CACHE_STALE_WHILE_REVALIDATE", c.Cache.StaleWhileRevalidate},
+		{"CACHE_STALE_IF_ERROR", c.Cache.StaleIfError},
 		{"PRODUCT_SOURCE_LATENCY", c.Source.Latency},
 	}
 	for _, p := range nonNegative {
@@ -103,6 +106,9 @@ func (c *Config) validate() []string {
 	}
 	if j := c.Cache.TTLJitter; j < 0 || j >= 1 {
 		add("CACHE_TTL_JITTER", "must be in [0, 1)")
+	}
+	if b := c.Cache.EarlyRefresh; b < 0 || b > 10 || b != b {
+		add("CACHE_EARLY_REFRESH", "must be between 0 (off) and 10")
 	}
 	if c.Source.BaseURL != "" {
 		u, err := url.Parse(c.Source.BaseURL)
