@@ -168,7 +168,7 @@ func (a *API) addDetails(ctx context.Context, client redis.UniversalClient, body
 			body.Notes = append(body.Notes, "application figures unavailable")
 		} else {
 			body.Checks["app:productCache"] = []check{{ComponentType: "component", ObservedValue: c.HitRatio(), ObservedUnit: "hitRatio", Status: pass, Time: now,
-				Details: map[string]any{"scope": "all environments", "hits": c.Hits, "misses": c.Misses, "bypasses": c.Bypasses}}}
+				Details: map[string]any{"scope": "all environments", "hits": c.Hits, "misses": c.Misses, "bypasses": c.Bypasses, "stale": c.Stale}}}
 		}
 	}
 }

@@ -1,4 +1,4 @@
-// Package tally keeps the application's cache figures (hits, misses, bypasses) in
+// Package tally keeps the application's cache figures (hits, misses, bypasses, stale) in
 // Redis, so that what health reports is the whole application's, not one Lambda
 // environment's: each process counts in memory and adds its counts to one hash in
 // batches. The hash is not a cache entry: it lives outside the cache's key prefix, so
@@ -29,7 +29,7 @@ type Tally struct {
 	every time.Duration
 	batch int64
 
-	counts  [3]atomic.Int64 // by Outcome-1: hits, misses, bypasses
+	counts  [4]atomic.Int64 // by Outcome-1: hits, misses, bypasses, stale
 	pending atomic.Int64
 	last    atomic.Int64 // unix nanoseconds of the last write attempt
 	mu      sync.Mutex   // one write at a time
@@ -37,19 +37,20 @@ type Tally struct {
 
 // Counts are an application's outcome counts.
 type Counts struct {
-	Hits, Misses, Bypasses int64
+	Hits, Misses, Bypasses, Stale int64
 }
 
-// HitRatio is Hits / (Hits + Misses + Bypasses), or 0 before any.
+// HitRatio is the share of reads answered from Redis, fresh or stale:
+// (Hits + Stale) / (Hits + Misses + Bypasses + Stale), or 0 before any.
 func (c Counts) HitRatio() float64 {
-	total := c.Hits + c.Misses + c.Bypasses
+	total := c.Hits + c.Misses + c.Bypasses + c.Stale
 	if total == 0 {
 		return 0
 	}
-	return float64(c.Hits) / float64(total)
+	return float64(c.Hits+c.Stale) / float64(total)
 }
 
-var tallyFields = [3]string{"hits", "misses", "bypasses"}
+var tallyFields = [4]string{"hits", "misses", "bypasses", "stale"}
 
 // New returns a Tally kept in the hash at key, the full Redis key, written through s
 // (its breaker and timeouts) every batch outcomes or every interval. Keep key out of
@@ -63,7 +64,7 @@ func New(s *cache.Service, key string, batch int, every time.Duration) *Tally {
 
 // Record counts one outcome and writes the pending counts when a batch is due.
 func (t *Tally) Record(ctx context.Context, o cache.Outcome) {
-	if o < cache.Hit || o > cache.Bypass {
+	if o < cache.Hit || o > cache.Stale {
 		return
 	}
 	t.counts[o-1].Add(1)
@@ -80,12 +81,12 @@ func (t *Tally) Flush(ctx context.Context) error {
 	}
 	defer t.mu.Unlock()
 	t.last.Store(time.Now().UnixNano())
-	var delta [3]int64
+	var delta [4]int64
 	for i := range delta {
 		delta[i] = t.counts[i].Swap(0)
 	}
 	t.pending.Store(0)
-	if delta == [3]int64{} {
+	if delta == [4]int64{} {
 		return nil
 	}
 	err := t.s.Do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
@@ -121,5 +122,5 @@ func (t *Tally) Read(ctx context.Context) (Counts, error) {
 		return Counts{}, fmt.Errorf("tally: hgetall %q: %w", t.key, err)
 	}
 	n := func(f string) int64 { v, _ := strconv.ParseInt(m[f], 10, 64); return v }
-	return Counts{Hits: n("hits"), Misses: n("misses"), Bypasses: n("bypasses")}, nil
+	return Counts{Hits: n("hits"), Misses: n("misses"), Bypasses: n("bypasses"), Stale: n("stale")}, nil
 }

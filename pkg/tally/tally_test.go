@@ -35,3 +35,29 @@ func TestKeyOutsideThePrefix(t *testing.T) {
 		t.Fatalf("Read after Clear = %+v, %v; want 1 hit and 1 miss", c, err)
 	}
 }
+
+// TestEveryOutcomeCounted: each outcome lands in its own field, and the hit ratio
+// counts stale answers as answered from Redis.
+func TestEveryOutcomeCounted(t *testing.T) {
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	svc := cache.New(cache.Fixed(rdb), cache.Options{Prefix: "shop:dev:", OpTimeout: time.Second})
+	tl := tally.New(svc, "shop:dev#stats:test", 100, time.Hour)
+	ctx := context.Background()
+	for o, n := range map[cache.Outcome]int{cache.Hit: 5, cache.Miss: 2, cache.Bypass: 1, cache.Stale: 2, 0: 3, cache.Stale + 1: 1} {
+		for range n {
+			tl.Record(ctx, o)
+		}
+	}
+	if err := tl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c, err := tl.Read(ctx)
+	if want := (tally.Counts{Hits: 5, Misses: 2, Bypasses: 1, Stale: 2}); err != nil || c != want {
+		t.Fatalf("Read = %+v, %v; want %+v", c, err, want)
+	}
+	if r := c.HitRatio(); r != 0.7 {
+		t.Fatalf("HitRatio = %v, want 0.7 (7 of 10 from Redis)", r)
+	}
+}

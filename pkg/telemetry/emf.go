@@ -11,6 +11,7 @@ const (
 	metricHit         = "CacheHit"
 	metricMiss        = "CacheMiss"
 	metricBypass      = "CacheBypass"
+	metricStale       = "CacheStale"
 	metricLatency     = "Latency"
 	metricRedis       = "RedisLatency"
 	metricSource      = "SourceLatency"
@@ -53,7 +54,8 @@ func newEMFSpec(namespace string) *emfSpec {
 			ms = append(ms,
 				emfMetric{metricHit, "Count"},
 				emfMetric{metricMiss, "Count"},
-				emfMetric{metricBypass, "Count"})
+				emfMetric{metricBypass, "Count"},
+				emfMetric{metricStale, "Count"})
 		}
 		ms = append(ms, emfMetric{metricLatency, "Milliseconds"})
 		if v&withRedis != 0 {

@@ -189,7 +189,7 @@ func checkEMF(tb testing.TB, line map[string]any, now time.Time) []string {
 	return names
 }
 
-var allMetrics = []string{metricHit, metricMiss, metricBypass, metricLatency, metricRedis, metricSource, metricServerError}
+var allMetrics = []string{metricHit, metricMiss, metricBypass, metricStale, metricLatency, metricRedis, metricSource, metricServerError}
 
 // nopWriter is a ResponseWriter that keeps nothing, for benchmarks.
 type nopWriter struct{ h http.Header }

@@ -96,7 +96,7 @@ func bothLines(tb testing.TB, c lineCase, requestID string) (direct, viaSlog []b
 
 // The metrics a line may declare, as the CloudWatchMetrics array must spell them.
 const (
-	declCache       = `{"Name":"CacheHit","Unit":"Count"},{"Name":"CacheMiss","Unit":"Count"},{"Name":"CacheBypass","Unit":"Count"},`
+	declCache       = `{"Name":"CacheHit","Unit":"Count"},{"Name":"CacheMiss","Unit":"Count"},{"Name":"CacheBypass","Unit":"Count"},{"Name":"CacheStale","Unit":"Count"},`
 	declLatency     = `{"Name":"Latency","Unit":"Milliseconds"},`
 	declRedis       = `{"Name":"RedisLatency","Unit":"Milliseconds"},`
 	declSource      = `{"Name":"SourceLatency","Unit":"Milliseconds"},`
@@ -138,7 +138,16 @@ func TestRequestLineBytes(t *testing.T) {
 			requestID: "8f2c7d1e-6b0a-4a53-9d38-5b1f0c2e9a47",
 			want: wantLine("INFO", `"requestId":"8f2c7d1e-6b0a-4a53-9d38-5b1f0c2e9a47",`+fixed+
 				`,"method":"GET","route":"GET /products/{id}","status":200,"bytes":2,"cache":"HIT","key":"store:product:v1:p1"`+
-				`,"CacheHit":1,"CacheMiss":0,"CacheBypass":0,"Latency":1.234,"RedisLatency":0.42,"ServerError":0`,
+				`,"CacheHit":1,"CacheMiss":0,"CacheBypass":0,"CacheStale":0,"Latency":1.234,"RedisLatency":0.42,"ServerError":0`,
+				declCache+declLatency+declRedis+declServerError),
+		},
+		{
+			name:      "stale",
+			c:         lineCase{method: "GET", cache: "stale", key: "store:product:v1:p1", redis: 420 * time.Microsecond},
+			requestID: "8f2c7d1e-6b0a-4a53-9d38-5b1f0c2e9a47",
+			want: wantLine("INFO", `"requestId":"8f2c7d1e-6b0a-4a53-9d38-5b1f0c2e9a47",`+fixed+
+				`,"method":"GET","route":"GET /products/{id}","status":200,"bytes":2,"cache":"STALE","key":"store:product:v1:p1"`+
+				`,"CacheHit":0,"CacheMiss":0,"CacheBypass":0,"CacheStale":1,"Latency":1.234,"RedisLatency":0.42,"ServerError":0`,
 				declCache+declLatency+declRedis+declServerError),
 		},
 		{
@@ -166,7 +175,7 @@ func TestRequestLineBytes(t *testing.T) {
 				`,"wait":1500000000,"at":"2026-01-02T03:04:05.000000006+01:00","source":{"name":"catalog","try":{"n":2}},"inlined":"x"`+
 				`,"err":"e\"1","raw":{"a":[1,"<&>"]},"lazy":{"resolved":"yes"},"nothing":null`+
 				`,"big":1e+21,"small":1e-7,"nan":"!ERROR:json: unsupported value: NaN","attr.status":7,"attr._aws":"x"`+
-				`,"CacheHit":0,"CacheMiss":0,"CacheBypass":1,"Latency":1.234,"SourceLatency":20.001,"ServerError":1`,
+				`,"CacheHit":0,"CacheMiss":0,"CacheBypass":1,"CacheStale":0,"Latency":1.234,"SourceLatency":20.001,"ServerError":1`,
 				declCache+declLatency+declSource+declServerError),
 		},
 		{
@@ -174,14 +183,14 @@ func TestRequestLineBytes(t *testing.T) {
 			c:    lineCase{method: "GET", cache: "MISS", key: "k", redis: time.Millisecond, source: 3 * time.Millisecond, panics: true},
 			want: wantLine("ERROR", fixed+
 				`,"method":"GET","route":"GET /products/{id}","status":500,"bytes":0,"cache":"MISS","key":"k","panic":true`+
-				`,"CacheHit":0,"CacheMiss":1,"CacheBypass":0,"Latency":1.234,"RedisLatency":1,"SourceLatency":3,"ServerError":1`,
+				`,"CacheHit":0,"CacheMiss":1,"CacheBypass":0,"CacheStale":0,"Latency":1.234,"RedisLatency":1,"SourceLatency":3,"ServerError":1`,
 				declCache+declLatency+declRedis+declSource+declServerError),
 		},
 		{
 			name: "no cache metrics",
-			c:    lineCase{method: "BREW", cache: "STALE", status: 418, redis: -time.Second},
+			c:    lineCase{method: "BREW", cache: "REVALIDATED", status: 418, redis: -time.Second},
 			want: wantLine("INFO", fixed+
-				`,"method":"OTHER","route":"GET /products/{id}","status":418,"bytes":2,"cache":"STALE","Latency":1.234,"ServerError":0`,
+				`,"method":"OTHER","route":"GET /products/{id}","status":418,"bytes":2,"cache":"REVALIDATED","Latency":1.234,"ServerError":0`,
 				declLatency+declServerError),
 		},
 		{
@@ -226,7 +235,7 @@ func TestDirectLineMatchesSlog(t *testing.T) {
 		"miss":            {method: "GET", cache: "miss", key: "k", redis: time.Millisecond, source: 20 * time.Millisecond, status: 200},
 		"bypass":          {method: "GET", cache: "BYPASS", key: "k", cause: "timeout", errMsg: "e", attrKey: "redisError", attrVal: "dial tcp 10.0.0.1:6379: i/o timeout", n: -7},
 		"no cache":        {method: "POST", status: 204},
-		"other outcome":   {method: "BREW", cache: "STALE", status: 418},
+		"other outcome":   {method: "BREW", cache: "REVALIDATED", status: 418},
 		"server error":    {method: "DELETE", status: 503, errMsg: "redis_unavailable"},
 		"panic":           {method: "GET", cache: "HIT", key: "k", panics: true},
 		"reserved key":    {method: "GET", attrKey: "status", attrVal: "x", n: 4},
@@ -342,10 +351,11 @@ func checkFields(tb testing.TB, c lineCase, requestID string, line []byte) {
 			want["f"] = "!ERROR:json: unsupported value: " + strconv.FormatFloat(c.f, 'g', -1, 64)
 		}
 	}
-	if cache == Hit || cache == Miss || cache == Bypass {
+	if cache == Hit || cache == Miss || cache == Bypass || cache == Stale {
 		want["CacheHit"] = float64(count(cache == Hit))
 		want["CacheMiss"] = float64(count(cache == Miss))
 		want["CacheBypass"] = float64(count(cache == Bypass))
+		want["CacheStale"] = float64(count(cache == Stale))
 	}
 	if c.redis > 0 {
 		want["RedisLatency"] = millis(c.redis)
@@ -455,7 +465,7 @@ func TestOtherLoggersGetTheSameAttrs(t *testing.T) {
 				checkLambdaFormat(t, line, false)
 			}
 			got := checkEMF(t, line, time.Now())
-			if want := []string{metricHit, metricMiss, metricBypass, metricLatency, metricRedis, metricServerError}; !slices.Equal(got, want) {
+			if want := []string{metricHit, metricMiss, metricBypass, metricStale, metricLatency, metricRedis, metricServerError}; !slices.Equal(got, want) {
 				t.Errorf("declared metrics = %v, want %v", got, want)
 			}
 			want := map[string]any{"ratio": 0.5, "cache": "HIT", "CacheHit": 1.0, "RedisLatency": 0.42}

@@ -82,7 +82,7 @@ const (
 // never logged.
 //
 // Metrics, in the Options' Namespace with the dimensions function and stage:
-// CacheHit, CacheMiss and CacheBypass (Count, 0 or 1; only on requests with a cache
+// CacheHit, CacheMiss, CacheBypass and CacheStale (Count, 0 or 1; only on requests with a cache
 // outcome, so their averages are ratios among cache lookups), Latency (Milliseconds,
 // from Middleware's start to next's return), RedisLatency and SourceLatency
 // (Milliseconds, only when the handler measured them) and ServerError (Count, 1 for a
@@ -210,12 +210,13 @@ func (m *middleware) write(r *http.Request, rec *Record, start time.Time, panick
 	a = append(a, rec.attrs...)
 
 	variant := 0
-	if rec.cache == Hit || rec.cache == Miss || rec.cache == Bypass {
+	if rec.cache == Hit || rec.cache == Miss || rec.cache == Bypass || rec.cache == Stale {
 		variant |= withCache
 		a = append(a,
 			slog.Int64(metricHit, count(rec.cache == Hit)),
 			slog.Int64(metricMiss, count(rec.cache == Miss)),
-			slog.Int64(metricBypass, count(rec.cache == Bypass)))
+			slog.Int64(metricBypass, count(rec.cache == Bypass)),
+			slog.Int64(metricStale, count(rec.cache == Stale)))
 	}
 	a = append(a, slog.Float64(metricLatency, millis(end.Sub(start))))
 	if rec.redis > 0 {

@@ -77,9 +77,9 @@ func TestMiddlewareLine(t *testing.T) {
 				"level": "INFO", "message": "request", "requestId": "req-1", "coldStart": true,
 				"function": "getProduct", "stage": "test", "method": "GET", "route": testRoute,
 				"status": 200.0, "bytes": 11.0, "cache": "HIT", "key": "store:product:v1:p1",
-				"CacheHit": 1.0, "CacheMiss": 0.0, "CacheBypass": 0.0, "RedisLatency": 0.8, "ServerError": 0.0,
+				"CacheHit": 1.0, "CacheMiss": 0.0, "CacheBypass": 0.0, "CacheStale": 0.0, "RedisLatency": 0.8, "ServerError": 0.0,
 			},
-			metrics: []string{metricHit, metricMiss, metricBypass, metricLatency, metricRedis, metricServerError},
+			metrics: []string{metricHit, metricMiss, metricBypass, metricStale, metricLatency, metricRedis, metricServerError},
 			absent:  []string{"SourceLatency", "cause", "error", "panic"},
 		},
 		{
@@ -91,9 +91,9 @@ func TestMiddlewareLine(t *testing.T) {
 			},
 			want: map[string]any{
 				"level": "INFO", "status": 200.0, "bytes": 0.0, "cache": "MISS",
-				"CacheHit": 0.0, "CacheMiss": 1.0, "CacheBypass": 0.0, "RedisLatency": 1.5, "SourceLatency": 12.0,
+				"CacheHit": 0.0, "CacheMiss": 1.0, "CacheBypass": 0.0, "CacheStale": 0.0, "RedisLatency": 1.5, "SourceLatency": 12.0,
 			},
-			metrics: []string{metricHit, metricMiss, metricBypass, metricLatency, metricRedis, metricSource, metricServerError},
+			metrics: []string{metricHit, metricMiss, metricBypass, metricStale, metricLatency, metricRedis, metricSource, metricServerError},
 		},
 		{
 			name: "bypass",
@@ -107,9 +107,9 @@ func TestMiddlewareLine(t *testing.T) {
 			},
 			want: map[string]any{
 				"level": "INFO", "cache": "BYPASS", "cause": "timeout", "redisError": "dial tcp: i/o timeout",
-				"CacheHit": 0.0, "CacheMiss": 0.0, "CacheBypass": 1.0, "SourceLatency": 3.0,
+				"CacheHit": 0.0, "CacheMiss": 0.0, "CacheBypass": 1.0, "CacheStale": 0.0, "SourceLatency": 3.0,
 			},
-			metrics: []string{metricHit, metricMiss, metricBypass, metricLatency, metricSource, metricServerError},
+			metrics: []string{metricHit, metricMiss, metricBypass, metricStale, metricLatency, metricSource, metricServerError},
 			absent:  []string{"RedisLatency"},
 		},
 		{
@@ -121,7 +121,7 @@ func TestMiddlewareLine(t *testing.T) {
 			},
 			want:    map[string]any{"level": "INFO", "status": 400.0, "error": "invalid_request", "ServerError": 0.0},
 			metrics: []string{metricLatency, metricServerError},
-			absent:  []string{"cache", "key", "CacheHit", "CacheMiss", "CacheBypass"},
+			absent:  []string{"cache", "key", "CacheHit", "CacheMiss", "CacheBypass", "CacheStale"},
 		},
 		{
 			name: "server error",

@@ -14,6 +14,7 @@ const (
 	Hit    = "HIT"
 	Miss   = "MISS"
 	Bypass = "BYPASS"
+	Stale  = "STALE"
 )
 
 type recordKey struct{}
@@ -96,8 +97,8 @@ func (r *Record) SetRoute(pattern string) {
 	r.mu.Unlock()
 }
 
-// SetCache records how the cache served the request: outcome is [Hit], [Miss] or
-// [Bypass] (any case; another value is logged as given but counted as none of
+// SetCache records how the cache served the request: outcome is [Hit], [Miss],
+// [Bypass] or [Stale] (any case; another value is logged as given but counted as none of
 // them; "" leaves the cache out of the line), key the cache key, redis the time spent
 // waiting on Redis and source the time spent fetching from the source of truth. A
 // zero duration means not measured: its metric is left out of the line rather than
@@ -164,6 +165,8 @@ func normalizeOutcome(s string) string {
 		return Miss
 	case strings.EqualFold(s, Bypass):
 		return Bypass
+	case strings.EqualFold(s, Stale):
+		return Stale
 	}
 	return s
 }
@@ -174,7 +177,7 @@ func reserved(key string) bool {
 	case keyTimestamp, keyLevel, keyMessage, keyRequestID,
 		keyFunction, keyStage, keyColdStart, keyMethod, keyRoute, keyStatus, keyBytes,
 		keyCache, keyKey, keyCause, keyError, keyPanic, keyAWS,
-		metricHit, metricMiss, metricBypass, metricLatency, metricRedis, metricSource, metricServerError,
+		metricHit, metricMiss, metricBypass, metricStale, metricLatency, metricRedis, metricSource, metricServerError,
 		slog.TimeKey, slog.MessageKey:
 		return true
 	}
