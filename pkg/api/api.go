@@ -21,8 +21,9 @@ import (
 )
 
 // ProductKeys is the key namespace of cached products. Bump the version whenever the
-// JSON shape of product.Product changes: a deploy then never serves old entries.
-var ProductKeys = cache.Versioned("product", 1)
+// JSON shape of product.Product or the cache's entry format changes: a deploy then
+// never serves old entries. v2: entries carry the header of stale-while-revalidate.
+var ProductKeys = cache.Versioned("product", 2)
 
 // TallyKey returns the key of the hash that holds the application's getProduct
 // outcome counts (see package tally) beside the cache key prefix: the prefix with its

@@ -77,7 +77,7 @@ func TestGetProductMissThenHit(t *testing.T) {
 	if first.Header.Get("Cache-Control") != "no-cache" || first.Header.Get("ETag") == "" {
 		t.Fatalf("caching headers: %v", first.Header)
 	}
-	if !f.mr.Exists("store:dev:product:v1:prod-0001") {
+	if !f.mr.Exists("store:dev:product:v2:prod-0001") {
 		t.Fatalf("not cached under the versioned key: %v", f.mr.Keys())
 	}
 	second := f.do(t, "GET", "/products/prod-0001", nil)
@@ -104,13 +104,20 @@ func TestGetProductMissThenHit(t *testing.T) {
 
 func TestGetProductServesStoredBytes(t *testing.T) {
 	f := newFixture(t, nil, config.ModeLambda)
+	const key = "store:dev:product:v2:prod-0002"
+	filled := readBody(t, f.do(t, "GET", "/products/prod-0002", nil))
+	raw, err := f.mr.Get(key)
+	if err != nil || !strings.HasSuffix(raw, filled) {
+		t.Fatalf("stored %q, %v; want an entry ending with the served bytes", raw, err)
+	}
+	// The same entry header, other bytes: a hit serves them as they are.
 	stored := `{"id":"prod-0002","name":"stored as is"}`
-	f.mr.Set("store:dev:product:v1:prod-0002", stored)
+	f.mr.Set(key, raw[:len(raw)-len(filled)]+stored)
 	r := f.do(t, "GET", "/products/prod-0002", nil)
 	if got := readBody(t, r); got != stored || r.Header.Get("X-Cache") != "HIT" {
 		t.Fatalf("got %q (%s)", got, r.Header.Get("X-Cache"))
 	}
-	f.mr.Set("store:dev:product:v1:prod-0002", `{"id":"prod-0002","na`)
+	f.mr.Set(key, raw[:len(raw)-len(filled)]+`{"id":"prod-0002","na`)
 	r = f.do(t, "GET", "/products/prod-0002", nil)
 	if got := readBody(t, r); r.Header.Get("X-Cache") != "MISS" || !json.Valid([]byte(got)) {
 		t.Fatalf("truncated entry: %q (%s)", got, r.Header.Get("X-Cache"))
@@ -151,7 +158,7 @@ func TestGetProductErrors(t *testing.T) {
 			}
 		})
 	}
-	if f.mr.Get("store:dev:product:v1:prod-9999"); !f.mr.Exists("store:dev:product:v1:prod-9999") {
+	if f.mr.Get("store:dev:product:v2:prod-9999"); !f.mr.Exists("store:dev:product:v2:prod-9999") {
 		t.Fatal("not-found was not remembered")
 	}
 }
@@ -170,7 +177,7 @@ func TestGetProductSourceFailures(t *testing.T) {
 	if body := readBody(t, r); r.StatusCode != 502 || strings.Contains(body, "10.0.0.7") {
 		t.Fatalf("source error: %d %s", r.StatusCode, body)
 	}
-	if f.mr.Exists("store:dev:product:v1:boom") {
+	if f.mr.Exists("store:dev:product:v2:boom") {
 		t.Fatal("a source error was cached")
 	}
 	req := httptest.NewRequest("GET", "/products/slow", nil)
@@ -303,8 +310,8 @@ func TestCacheClear(t *testing.T) {
 		{name: "scheme in lower case", body: `{"scope":"all"}`, header: []string{"Authorization", "bearer t0ken"}, status: 200, left: []string{"other:keep"}},
 		{name: "other scheme", body: `{"scope":"all"}`, header: []string{"Authorization", "Basic t0ken"}, status: 401},
 		{name: "products", body: `{"scope":"products"}`, header: []string{"Authorization", "Bearer t0ken"}, status: 200, left: []string{"other:keep", "store:session:1"}},
-		{name: "ids", body: `{"ids":["prod-0001"]}`, header: []string{"Authorization", "Bearer t0ken"}, status: 200, left: []string{"other:keep", "store:product:v1:prod-0002", "store:session:1"}},
-		{name: "pattern", body: `{"pattern":"session:*"}`, header: []string{"Authorization", "Bearer t0ken"}, status: 200, left: []string{"other:keep", "store:product:v1:prod-0001", "store:product:v1:prod-0002"}},
+		{name: "ids", body: `{"ids":["prod-0001"]}`, header: []string{"Authorization", "Bearer t0ken"}, status: 200, left: []string{"other:keep", "store:product:v2:prod-0002", "store:session:1"}},
+		{name: "pattern", body: `{"pattern":"session:*"}`, header: []string{"Authorization", "Bearer t0ken"}, status: 200, left: []string{"other:keep", "store:product:v2:prod-0001", "store:product:v2:prod-0002"}},
 		{name: "escape pattern", body: `{"pattern":"\\*"}`, header: []string{"Authorization", "Bearer t0ken"}, status: 400},
 		{name: "class pattern", body: `{"pattern":"[a-z]*"}`, header: []string{"Authorization", "Bearer t0ken"}, status: 400},
 		{name: "bad id", body: `{"ids":["../x"]}`, header: []string{"Authorization", "Bearer t0ken"}, status: 400},
@@ -337,7 +344,7 @@ func TestCacheClear(t *testing.T) {
 					h.ServeHTTP(w, r)
 				})
 			}
-			for _, k := range []string{"other:keep", "store:product:v1:prod-0001", "store:product:v1:prod-0002", "store:session:1"} {
+			for _, k := range []string{"other:keep", "store:product:v2:prod-0001", "store:product:v2:prod-0002", "store:session:1"} {
 				f.mr.Set(at(k), "x")
 			}
 			r := f.do(t, "POST", "/cache/clear", strings.NewReader(tt.body), append([]string{"Content-Type", "application/json"}, tt.header...)...)
@@ -417,7 +424,7 @@ func TestErrorBodyShape(t *testing.T) {
 // one selector, spelled exactly so and non-empty, which is what the request holds,
 // and that nothing accepted leaves the key prefix.
 func FuzzParseClearRequest(f *testing.F) {
-	for _, s := range []string{"", " ", `{}`, `{"scope":"all"}`, `{"scope":"products"}`, `{"pattern":"product:v1:*"}`,
+	for _, s := range []string{"", " ", `{}`, `{"scope":"all"}`, `{"scope":"products"}`, `{"pattern":"product:v2:*"}`,
 		`{"ids":["prod-0001","prod-0002"]}`, `{"pattern":"\\*"}`, `{"scope":"../"}`, `[]`, `null`, `{"ids":[]}`,
 		`{"pattern":""}`, `{"scope":""}`, `{"ids":null}`, `{"pattern":null}`, `{"IDS":["prod-0001"]}`, `{"Scope":"all"}`,
 		`{"scope":"ALL"}`, `{"scope":"all","pattern":""}`, `{"scope":"all","scope":"all"}`, `{"\u0073cope":"all"}`,

@@ -45,7 +45,7 @@ type ClearRequest struct {
 	// of every schema version).
 	Scope string `json:"scope,omitempty"`
 	// Pattern is a glob (letters, digits, ':', '_', '-', '*', '?') matched under the
-	// prefix: "product:v1:prod-00*".
+	// prefix: "product:v2:prod-00*".
 	Pattern string `json:"pattern,omitempty"`
 	// IDs are 1 to 1000 product ids whose cached entries to remove.
 	IDs []string `json:"ids,omitempty"`

@@ -139,7 +139,7 @@ const bearer = "Bearer t0ken"
 // seed stores keys under the prefix and one outside it, and returns them all.
 func (f *fixture) seed(tb testing.TB) []string {
 	tb.Helper()
-	keys := []string{"other:keep", f.api.Cache.Key("product:v1:prod-0001"), f.api.Cache.Key("product:v1:prod-0002"), f.api.Cache.Key("session:1")}
+	keys := []string{"other:keep", f.api.Cache.Key("product:v2:prod-0001"), f.api.Cache.Key("product:v2:prod-0002"), f.api.Cache.Key("session:1")}
 	for _, k := range keys {
 		if err := f.mr.Set(k, "x"); err != nil {
 			tb.Fatal(err)
@@ -215,9 +215,9 @@ func TestClearSelectors(t *testing.T) {
 		{"scope all", `{"scope":"all"}`, []string{"other:keep"}},
 		{"scope all with spaces", " { \"scope\" : \"all\" } \n", []string{"other:keep"}},
 		{"scope products", `{"scope":"products"}`, []string{"other:keep", "session:1"}},
-		{"pattern", `{"pattern":"session:*"}`, []string{"other:keep", "product:v1:prod-0001", "product:v1:prod-0002"}},
-		{"ids", `{"ids":["prod-0001"]}`, []string{"other:keep", "product:v1:prod-0002", "session:1"}},
-		{"escaped field name", `{"\u0069ds":["prod-0001"]}`, []string{"other:keep", "product:v1:prod-0002", "session:1"}},
+		{"pattern", `{"pattern":"session:*"}`, []string{"other:keep", "product:v2:prod-0001", "product:v2:prod-0002"}},
+		{"ids", `{"ids":["prod-0001"]}`, []string{"other:keep", "product:v2:prod-0002", "session:1"}},
+		{"escaped field name", `{"\u0069ds":["prod-0001"]}`, []string{"other:keep", "product:v2:prod-0002", "session:1"}},
 	}
 	for _, tt := range accepted {
 		for _, via := range []string{"http", "lambda"} {

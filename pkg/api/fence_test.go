@@ -49,8 +49,8 @@ func TestGetProductFenceLost(t *testing.T) {
 		done <- w
 	}()
 	<-src.entered
-	key := a.Cache.Key("product:v1:prod-0001")
-	if _, err := a.Cache.Del(context.Background(), "product:v1:prod-0001"); err != nil {
+	key := a.Cache.Key("product:v2:prod-0001")
+	if _, err := a.Cache.Del(context.Background(), "product:v2:prod-0001"); err != nil {
 		t.Fatal(err)
 	}
 	close(src.release)

@@ -53,8 +53,31 @@ func (a *API) products() http.Handler {
 		if res.Shared {
 			rec.Add(slog.Bool("sharedFill", true))
 		}
+		switch {
+		case res.Refreshed && res.Early:
+			rec.Add(slog.String("refresh", "early"))
+		case res.Refreshed:
+			rec.Add(slog.String("refresh", "stale"))
+		case res.RefreshStarted:
+			rec.Add(slog.String("refresh", "background"))
+		}
+		if res.SourceErr != nil {
+			// Served from Redis over a failed (or backing-off) refresh: the
+			// source's failure is logged, the reader gets the stored product.
+			rec.Add(slog.String("sourceError", res.SourceErr.Error()))
+		}
 		if res.Outcome != 0 {
 			w.Header().Set("X-Cache", res.Outcome.String())
+		}
+		if res.Outcome == cache.Stale {
+			rec.Add(slog.Int64("staleForMs", res.StaleFor.Milliseconds()))
+			// RFC 9111 dropped Warning, but clients and CDNs still read it; it
+			// says which kind of stale this is.
+			if res.SourceErr != nil {
+				w.Header()["Warning"] = warnRevalidationFailed
+			} else {
+				w.Header()["Warning"] = warnStale
+			}
 		}
 		if a.Tally != nil {
 			a.Tally.Record(r.Context(), res.Outcome)
@@ -86,6 +109,13 @@ func (a *API) products() http.Handler {
 }
 
 const jsonContentType = "application/json; charset=utf-8"
+
+// The Warning values of a STALE answer (RFC 7234, 5.5): inside the
+// stale-while-revalidate window, and over a refresh that failed (stale-if-error).
+var (
+	warnStale              = []string{`110 - "Response is Stale"`}
+	warnRevalidationFailed = []string{`111 - "Revalidation Failed"`}
+)
 
 func (a *API) productError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {

@@ -88,7 +88,7 @@ func (s *stack) start(fn string, kv ...string) *function {
 }
 
 // productKey is the Redis key of a cached product under the stack's prefix.
-func (s *stack) productKey(id string) string { return s.prefix + "product:v1:" + id }
+func (s *stack) productKey(id string) string { return s.prefix + "product:v2:" + id }
 
 func randHex(n int) string {
 	b := make([]byte, n)

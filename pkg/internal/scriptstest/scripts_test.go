@@ -91,7 +91,7 @@ func TestWarmAndClearAgainstLocalAPI(t *testing.T) {
 	if err != nil || !strings.Contains(out, `"deleted":2`) {
 		t.Fatalf("clear ids: %v\n%s", err, out)
 	}
-	if mr.Exists("store:dev:product:v1:prod-0001") || !mr.Exists("store:dev:product:v1:prod-0003") {
+	if mr.Exists("store:dev:product:v2:prod-0001") || !mr.Exists("store:dev:product:v2:prod-0003") {
 		t.Fatalf("keys after clearing two ids: %v", mr.Keys())
 	}
 	out, err = run(t, []string{"CACHE_CLEAR_TOKEN=scr1pt-token"}, "clear-cache", "--url", srv.URL, "--scope", "products")
