@@ -40,3 +40,7 @@ func EarlyDraw(s *Service, took, gap time.Duration) bool {
 	now := time.Now()
 	return s.early(entry{took: took, fresh: now.Add(gap)}, now)
 }
+
+// EndRefreshHash is the SHA1 of the script that settles a refresh, for tests that
+// replace its store with a plain SET.
+var EndRefreshHash = endRefresh.Hash()

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -40,12 +42,19 @@ const histLeaseTTL = 300 * time.Millisecond
 
 // histRun is one history configuration.
 type histRun struct {
-	name      string
-	envs      int // separate Services, each with its own lazy client: Lambda environments
-	readers   int // reader goroutines per environment
-	writers   int // writer goroutines in all
-	mode      config.Mode
-	unfenced  bool // replace the fenced store with the old plain SET
+	name     string
+	envs     int // separate Services, each with its own lazy client: Lambda environments
+	readers  int // reader goroutines per environment
+	writers  int // writer goroutines in all
+	mode     config.Mode
+	unfenced bool // replace the fenced store with the old plain SET
+	// unfencedRefresh replaces a refresh's fenced store with a plain SET.
+	unfencedRefresh bool
+	// stale turns on short stale windows and early refresh (see histStaleEnv), and
+	// fills then live ttl; failOne makes one fetch in failOne fail, so stale-if-error
+	// serves and refreshes back off.
+	stale     bool
+	failOne   int
 	kills     bool // CLIENT KILL every client now and then
 	zombieOne int  // one fetch in zombieOne outlives its lease (0: none)
 	// writePause is the longest a writer pauses between two changes (uniform).
@@ -99,33 +108,63 @@ func histAllKeys() []string {
 // histEnvConfig is the configuration of one environment of a history. Odd
 // environments do not retry a command whose connection was killed, so kills reach
 // them as faults: bypasses, and a breaker that opens and closes.
-func histEnvConfig(tb testing.TB, addr, prefix string, mode config.Mode, env int) config.Config {
+func histEnvConfig(tb testing.TB, addr, prefix string, mode config.Mode, env int, stale bool) config.Config {
 	retries := "1"
 	if env%2 == 1 {
 		retries = "-1"
 	}
-	return itConfig(tb, addr, prefix, mode, map[string]string{
+	environ := map[string]string{
 		"CACHE_LEASE_TTL":        histLeaseTTL.String(),
 		"CACHE_LEASE_WAIT":       "1s",
 		"CACHE_TTL_JITTER":       "0",
 		"REDIS_BREAKER_COOLDOWN": "100ms",
 		"REDIS_POOL_SIZE":        "4",
 		"REDIS_MAX_RETRIES":      retries,
-	})
+		// Entries that outlive their TTL are the stale configurations' business.
+		"CACHE_STALE_WHILE_REVALIDATE": "0s",
+		"CACHE_STALE_IF_ERROR":         "0s",
+		"CACHE_EARLY_REFRESH":          "0",
+	}
+	if stale {
+		maps.Copy(environ, histStaleEnv)
+	}
+	return itConfig(tb, addr, prefix, mode, environ)
 }
 
-// histUnfence makes a client run the fill's store as the old unconditional SET, by
-// rewriting the fenced store script's EVALSHA on its way out.
-type histUnfence struct{}
+// histStaleTTL is the fills' TTL in the stale configurations, and histStaleEnv their
+// windows: entries go stale, are served stale, refreshed early and late, many times
+// per key between two invalidations.
+const histStaleTTL = 40 * time.Millisecond
+
+var histStaleEnv = map[string]string{
+	"CACHE_STALE_WHILE_REVALIDATE": "60ms",
+	"CACHE_STALE_IF_ERROR":         "300ms",
+	"CACHE_EARLY_REFRESH":          "1",
+	"CACHE_REFRESH_BACKOFF":        "20ms",
+}
+
+// histUnfence makes a client run the fill's store (fill) or a refresh's store
+// (refresh) as an unconditional SET, by rewriting the script's EVALSHA on its way out.
+type histUnfence struct{ fill, refresh bool }
 
 func (histUnfence) DialHook(next redis.DialHook) redis.DialHook { return next }
 
-func (histUnfence) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+func (u histUnfence) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		args := cmd.Args()
-		if len(args) == 7 && args[0] == "evalsha" && args[1] == cache.FencedStoreHash {
-			set := []any{"set", args[3], args[5]}
-			if ms := fmt.Sprint(args[6]); ms != "0" {
+		var set []any
+		switch {
+		case u.fill && len(args) == 7 && args[0] == "evalsha" && args[1] == cache.FencedStoreHash:
+			// KEYS[1], ARGV: lease, value, ms
+			set = []any{"set", args[3], args[5], args[6]}
+		case u.refresh && len(args) == 9 && args[0] == "evalsha" && args[1] == cache.EndRefreshHash && args[8] == "store":
+			// KEYS[1], ARGV: gen, holder, value, ms, "store"
+			set = []any{"set", args[3], args[6], args[7]}
+		}
+		if set != nil {
+			ms := fmt.Sprint(set[3])
+			set = set[:3]
+			if ms != "0" {
 				set = append(set, "px", ms)
 			}
 			if err := next(ctx, redis.NewStatusCmd(ctx, set...)); err != nil {
@@ -165,6 +204,8 @@ type histWorkers struct {
 	readers   int
 	writers   int
 	zombieOne int
+	failOne   int
+	ttl       time.Duration
 	pause     time.Duration
 	seed      uint64
 	stop      func() bool
@@ -190,6 +231,7 @@ func (w histWorkers) read(rng *rand.Rand, who string) {
 	for !w.stop() {
 		key := histKeyName(rng.IntN(histKeys))
 		zombie := w.zombieOne > 0 && rng.IntN(w.zombieOne) == 0
+		fail := w.failOne > 0 && rng.IntN(w.failOne) == 0
 		// Some callers hang up early, as browsers and API Gateway do.
 		timeout := 5 * time.Second
 		if rng.IntN(50) == 0 {
@@ -197,10 +239,13 @@ func (w histWorkers) read(rng *rand.Rand, who string) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		op := history.Op{Kind: history.Read, Key: key, Proc: who, Start: history.Now()}
-		v, res, err := w.svc.GetOrSet(ctx, key, time.Minute, func(ctx context.Context) (string, error) {
+		v, res, err := w.svc.GetOrSet(ctx, key, w.ttl, func(ctx context.Context) (string, error) {
 			ver, err := w.src.Read(ctx, key, w.name)
 			if err != nil {
 				return "", err
+			}
+			if fail {
+				return "", errors.New("source failed")
 			}
 			if zombie {
 				// A holder that stalls past its lease, then stores what it read.
@@ -317,17 +362,21 @@ func runHistory(t *testing.T, h histRun) ([]history.Op, []history.Violation) {
 	start := time.Now()
 	var wg sync.WaitGroup
 	for e := range h.envs {
-		cfg := histEnvConfig(t, srv.Addr(), prefix, h.mode, e)
+		cfg := histEnvConfig(t, srv.Addr(), prefix, h.mode, e, h.stale)
 		svc, lazy := itService(t, cfg)
-		if h.unfenced {
-			lazy.Client().AddHook(histUnfence{})
+		if h.unfenced || h.unfencedRefresh {
+			lazy.Client().AddHook(histUnfence{fill: h.unfenced, refresh: h.unfencedRefresh})
 		}
 		writers := h.writers / h.envs
 		if e < h.writers%h.envs {
 			writers++
 		}
 		w := histWorkers{svc: svc, src: localSource{src}, name: fmt.Sprintf("env%d", e), readers: h.readers,
-			writers: writers, zombieOne: h.zombieOne, pause: h.writePause, seed: seed + uint64(e)*1_000_003, stop: rec.stop, record: rec.record}
+			writers: writers, zombieOne: h.zombieOne, pause: h.writePause, seed: seed + uint64(e)*1_000_003, stop: rec.stop, record: rec.record,
+			ttl: time.Minute, failOne: h.failOne}
+		if h.stale {
+			w.ttl = histStaleTTL
+		}
 		wg.Go(func() {
 			w.run()
 			sumMu.Lock()
@@ -375,6 +424,11 @@ func TestHistoryFreshness(t *testing.T) {
 	for _, h := range []histRun{
 		{name: "lambda", envs: 6, readers: 3, writers: 3, mode: config.ModeLambda, kills: true, zombieOne: 200, writePause: 100 * time.Millisecond},
 		{name: "http-dedupe", envs: 3, readers: 8, writers: 3, mode: config.ModeHTTP, kills: true, zombieOne: 200, writePause: 100 * time.Millisecond},
+		// Entries go stale every 40 ms: served stale, refreshed by the reader that
+		// takes the refresh lease (Lambda) or in the background (HTTP), early by
+		// XFetch, and over failed fetches (stale-if-error, backoff).
+		{name: "lambda-stale", envs: 6, readers: 3, writers: 3, mode: config.ModeLambda, kills: true, zombieOne: 200, writePause: 100 * time.Millisecond, stale: true, failOne: 10},
+		{name: "http-stale", envs: 3, readers: 8, writers: 3, mode: config.ModeHTTP, kills: true, zombieOne: 200, writePause: 100 * time.Millisecond, stale: true, failOne: 10},
 	} {
 		t.Run(h.name, func(t *testing.T) {
 			ops, violations := runHistory(t, h)
@@ -400,6 +454,21 @@ func TestHistoryCatchesUnfencedFill(t *testing.T) {
 	t.Logf("first violation of the unfenced fill: %v", violations[0])
 }
 
+// TestHistoryCatchesUnfencedRefresh: with stale windows on and a refresh's store
+// replaced by a plain SET, the checker must find stale reads: a refresh that fetched
+// before an invalidation brings the old version back.
+func TestHistoryCatchesUnfencedRefresh(t *testing.T) {
+	if testing.Short() {
+		t.Skip("history runs take seconds; not in -short")
+	}
+	_, violations := runHistory(t, histRun{name: "unfenced-refresh", envs: 4, readers: 3, writers: 3, mode: config.ModeLambda,
+		unfencedRefresh: true, stale: true, writePause: 100 * time.Millisecond})
+	if len(violations) == 0 {
+		t.Fatal("the checker found no violation in a history of unfenced refreshes")
+	}
+	t.Logf("first violation of the unfenced refresh: %v", violations[0])
+}
+
 // Environment of the history helper processes.
 const (
 	histProcEnv = "STOREAPI_TEST_HISTORY_PROC"
@@ -411,9 +480,12 @@ type histProcArgs struct {
 	Name, Addr, Prefix, SourceURL, Out string
 	Env                                int
 	Readers, Writers, ZombieOne        int
-	WritePause                         time.Duration
-	Seed                               uint64
-	Until                              time.Time
+	// Stale turns on the stale windows (histStaleEnv) in this process only: the
+	// processes of one history mix both kinds of reader on the same keys.
+	Stale      bool
+	WritePause time.Duration
+	Seed       uint64
+	Until      time.Time
 }
 
 // TestHistoryProcess is not a test: it is one environment of
@@ -433,11 +505,15 @@ func TestHistoryProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer out.Close()
-	cfg := histEnvConfig(t, a.Addr, a.Prefix, config.ModeLambda, a.Env)
+	cfg := histEnvConfig(t, a.Addr, a.Prefix, config.ModeLambda, a.Env, a.Stale)
 	svc, _ := itService(t, cfg)
 	var mu sync.Mutex
 	src := history.Remote{URL: a.SourceURL, Client: &http.Client{Timeout: 10 * time.Second}}
-	histWorkers{svc: svc, src: src, name: a.Name, readers: a.Readers, writers: a.Writers, zombieOne: a.ZombieOne,
+	ttl := time.Minute
+	if a.Stale {
+		ttl = histStaleTTL
+	}
+	histWorkers{svc: svc, src: src, name: a.Name, readers: a.Readers, writers: a.Writers, zombieOne: a.ZombieOne, ttl: ttl,
 		pause: a.WritePause, seed: a.Seed, stop: func() bool { return time.Now().After(a.Until) },
 		record: func(op history.Op) {
 			b, _ := json.Marshal(op)
@@ -474,7 +550,8 @@ func TestHistoryAcrossProcesses(t *testing.T) {
 	cmds := make([]*exec.Cmd, procs)
 	for i := range cmds {
 		a := histProcArgs{Name: fmt.Sprintf("p%d", i), Env: i, Addr: srv.Addr(), Prefix: prefix, SourceURL: "http://" + ln.Addr().String(),
-			Out: fmt.Sprintf("%s/p%d.jsonl", dir, i), Readers: 3, Writers: 1, ZombieOne: 200, WritePause: 100 * time.Millisecond, Seed: seed + uint64(i)*7919, Until: until}
+			Out: fmt.Sprintf("%s/p%d.jsonl", dir, i), Readers: 3, Writers: 1, ZombieOne: 200, WritePause: 100 * time.Millisecond, Seed: seed + uint64(i)*7919, Until: until,
+			Stale: i%2 == 0}
 		b, _ := json.Marshal(a)
 		cmd := exec.Command(os.Args[0], "-test.run=^TestHistoryProcess$", "-test.count=1")
 		cmd.Env = append(os.Environ(), histProcEnv+"=1", histArgsEnv+"="+string(b))
