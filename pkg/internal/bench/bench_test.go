@@ -112,7 +112,8 @@ func setup(tb testing.TB) *env {
 	if err := e.handlerGet(); err != nil && !errors.Is(err, errNotHit) {
 		tb.Fatal(err)
 	}
-	v, err := raw.Get(ctx, e.fullKey).Result()
+	// The product's bytes, without the entry's header (Get drops it).
+	v, err := e.a.Cache.Get(ctx, e.key)
 	if err != nil {
 		tb.Fatalf("product not cached after the first request: %v", err)
 	}
