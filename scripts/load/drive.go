@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/acmestore/storeapi/pkg/cache"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -23,6 +24,7 @@ const (
 	outHit outcome = iota
 	outMiss
 	outBypass
+	outStale
 	outOther // answered, without an X-Cache
 	outSet   // redis mode: a SET
 )
@@ -41,28 +43,69 @@ type result struct {
 	Hits        int64   `json:"hits"`
 	Misses      int64   `json:"misses"`
 	Bypass      int64   `json:"bypass"`
-	Other       int64   `json:"other"`
-	Sets        int64   `json:"sets,omitempty"`
-	Errors      int64   `json:"errors"`
-	FirstError  string  `json:"firstError,omitempty"`
+	Stale       int64   `json:"stale"`
+	// HitP50us and HitP99us are the percentiles of the HIT answers alone.
+	HitP50us float64 `json:"hitP50Us"`
+	HitP99us float64 `json:"hitP99Us"`
+	// Cache is the sum of the environments' cache counters (lambda mode), Source
+	// what the tool's product source saw (lambda mode).
+	Cache      *cache.Stats   `json:"cache,omitempty"`
+	Source     *sourceFigures `json:"source,omitempty"`
+	Other      int64          `json:"other"`
+	Sets       int64          `json:"sets,omitempty"`
+	Errors     int64          `json:"errors"`
+	FirstError string         `json:"firstError,omitempty"`
 
-	lat []time.Duration
+	lat, hitLat []time.Duration
 }
 
-// drive warms the keys, then runs f.c workers calling do until -n or -d.
-func drive(ctx context.Context, f flags, name string, ids []string, ctl redis.UniversalClient, fullKey func(string) string, do func(context.Context, int, string) (outcome, error)) (result, error) {
-	// Warm every key through the path itself (a miss fills it).
-	for _, id := range ids {
-		if _, err := do(ctx, 0, id); err != nil {
-			return result{}, fmt.Errorf("%s: warming %s: %w", name, id, err)
-		}
+// sourceFigures are the lambda mode's product source reads during the timed run.
+type sourceFigures struct {
+	Reads    int64 `json:"reads"`
+	Failures int64 `json:"failures"`
+	// FailedIDs is how many products had failed reads; MostFailuresPerID the most
+	// failed reads of any one (the refresh backoff bounds it).
+	FailedIDs         int   `json:"failedIds"`
+	MostFailuresPerID int64 `json:"mostFailuresPerId"`
+}
+
+// drive warms the keys, then runs f.c workers calling do until -n or -d. started, if
+// not nil, is called when the timed run starts, after the warm-up.
+func drive(ctx context.Context, f flags, name string, ids []string, ctl redis.UniversalClient, fullKey func(string) string, do func(context.Context, int, string) (outcome, error), started func()) (result, error) {
+	// Warm every key through the path itself (a miss fills it); -keys hot asks
+	// for one.
+	if f.keys == "hot" {
+		ids = ids[:1]
+	}
+	// By f.c workers at once, each on its own environment: a source with latency
+	// would otherwise make the warm-up last len(ids) times it.
+	var warm sync.WaitGroup
+	var warmErr atomic.Value
+	next := atomic.Int64{}
+	for w := range min(f.c, len(ids)) {
+		warm.Go(func() {
+			for i := next.Add(1) - 1; i < int64(len(ids)); i = next.Add(1) - 1 {
+				if _, err := do(ctx, w, ids[i]); err != nil {
+					warmErr.CompareAndSwap(nil, fmt.Errorf("%s: warming %s: %w", name, ids[i], err))
+					return
+				}
+			}
+		})
+	}
+	warm.Wait()
+	if err, ok := warmErr.Load().(error); ok {
+		return result{}, err
+	}
+	if started != nil {
+		started()
 	}
 	var (
-		issued, done                            atomic.Int64
-		hits, misses, bypass, other, sets, errs atomic.Int64
-		firstErr                                atomic.Value
-		mu                                      sync.Mutex
-		lat                                     []time.Duration
+		issued, done                       atomic.Int64
+		hits, misses, bypass, stale, other atomic.Int64
+		sets, errs                         atomic.Int64
+		firstErr                           atomic.Value
+		mu                                 sync.Mutex
+		lat, hitLat                        []time.Duration
 	)
 	ctx, cancel := context.WithTimeout(ctx, f.d)
 	defer cancel()
@@ -78,8 +121,8 @@ func drive(ctx context.Context, f flags, name string, ids []string, ctl redis.Un
 				return
 			case <-t.C:
 				el := time.Since(start).Seconds()
-				fmt.Fprintf(os.Stderr, "\r%-10s %5.0fs %9d req %9.0f req/s  hit %d miss %d bypass %d err %d   ",
-					name, el, done.Load(), float64(done.Load())/el, hits.Load(), misses.Load(), bypass.Load(), errs.Load())
+				fmt.Fprintf(os.Stderr, "\r%-10s %5.0fs %9d req %9.0f req/s  hit %d miss %d bypass %d stale %d err %d   ",
+					name, el, done.Load(), float64(done.Load())/el, hits.Load(), misses.Load(), bypass.Load(), stale.Load(), errs.Load())
 			}
 		}
 	}()
@@ -91,15 +134,18 @@ func drive(ctx context.Context, f flags, name string, ids []string, ctl redis.Un
 			if f.keys == "zipf" {
 				zipf = mrand.NewZipf(rng, f.zipfS, 1, uint64(len(ids)-1))
 			}
-			mine := make([]time.Duration, 0, 4096)
+			mine, mineHit := make([]time.Duration, 0, 4096), make([]time.Duration, 0, 4096)
 			for ctx.Err() == nil {
 				if f.n > 0 && issued.Add(1) > f.n {
 					break
 				}
 				var id string
-				if zipf != nil {
+				switch {
+				case f.keys == "hot":
+					id = ids[0]
+				case zipf != nil:
 					id = ids[zipf.Uint64()]
-				} else {
+				default:
 					id = ids[rng.IntN(len(ids))]
 				}
 				if f.hitRatio < 1 && rng.Float64() >= f.hitRatio {
@@ -118,6 +164,9 @@ func drive(ctx context.Context, f flags, name string, ids []string, ctl redis.Un
 					switch o {
 					case outHit:
 						hits.Add(1)
+						mineHit = append(mineHit, d)
+					case outStale:
+						stale.Add(1)
 					case outMiss:
 						misses.Add(1)
 					case outBypass:
@@ -133,6 +182,7 @@ func drive(ctx context.Context, f flags, name string, ids []string, ctl redis.Un
 			}
 			mu.Lock()
 			lat = append(lat, mine...)
+			hitLat = append(hitLat, mineHit...)
 			mu.Unlock()
 		})
 	}
@@ -143,8 +193,8 @@ func drive(ctx context.Context, f flags, name string, ids []string, ctl redis.Un
 	fmt.Fprintln(os.Stderr)
 	r := result{
 		Name: name, Concurrency: f.c, Requests: int64(len(lat)), Seconds: elapsed.Seconds(),
-		Hits: hits.Load(), Misses: misses.Load(), Bypass: bypass.Load(), Other: other.Load(), Sets: sets.Load(), Errors: errs.Load(),
-		lat: lat,
+		Hits: hits.Load(), Misses: misses.Load(), Bypass: bypass.Load(), Stale: stale.Load(), Other: other.Load(), Sets: sets.Load(), Errors: errs.Load(),
+		lat: lat, hitLat: hitLat,
 	}
 	if s, ok := firstErr.Load().(string); ok {
 		r.FirstError = s
@@ -155,18 +205,20 @@ func drive(ctx context.Context, f flags, name string, ids []string, ctl redis.Un
 
 func (r *result) finish() {
 	slices.Sort(r.lat)
+	slices.Sort(r.hitLat)
 	r.Requests = int64(len(r.lat))
 	if r.Seconds > 0 {
 		r.OpsPerSec = float64(r.Requests) / r.Seconds
 	}
-	q := func(p float64) float64 {
-		if len(r.lat) == 0 {
+	q := func(lat []time.Duration, p float64) float64 {
+		if len(lat) == 0 {
 			return 0
 		}
-		i := int(math.Ceil(p*float64(len(r.lat)))) - 1
-		return float64(r.lat[max(i, 0)].Nanoseconds()) / 1e3
+		i := int(math.Ceil(p*float64(len(lat)))) - 1
+		return float64(lat[max(i, 0)].Nanoseconds()) / 1e3
 	}
-	r.P50us, r.P95us, r.P99us, r.MaxUs = q(0.50), q(0.95), q(0.99), q(1)
+	r.P50us, r.P95us, r.P99us, r.MaxUs = q(r.lat, 0.50), q(r.lat, 0.95), q(r.lat, 0.99), q(r.lat, 1)
+	r.HitP50us, r.HitP99us = q(r.hitLat, 0.50), q(r.hitLat, 0.99)
 }
 
 // merge adds up the rounds of one target.
@@ -180,6 +232,7 @@ func merge(rs []result) result {
 		m.Hits += r.Hits
 		m.Misses += r.Misses
 		m.Bypass += r.Bypass
+		m.Stale += r.Stale
 		m.Other += r.Other
 		m.Sets += r.Sets
 		m.Errors += r.Errors
@@ -187,6 +240,7 @@ func merge(rs []result) result {
 			m.FirstError = r.FirstError
 		}
 		m.lat = append(m.lat, r.lat...)
+		m.hitLat = append(m.hitLat, r.hitLat...)
 	}
 	m.finish()
 	return m
@@ -205,12 +259,21 @@ func report(w io.Writer, f flags, rs []result) {
 	}
 	for _, r := range rs {
 		fmt.Fprintf(w, "%s: c=%d %d requests in %.1fs = %.0f req/s\n", r.Name, r.Concurrency, r.Requests, r.Seconds, r.OpsPerSec)
-		fmt.Fprintf(w, "  latency p50 %.0fµs p95 %.0fµs p99 %.0fµs max %.0fµs\n", r.P50us, r.P95us, r.P99us, r.MaxUs)
-		fmt.Fprintf(w, "  hit %d miss %d bypass %d other %d sets %d errors %d", r.Hits, r.Misses, r.Bypass, r.Other, r.Sets, r.Errors)
+		fmt.Fprintf(w, "  latency p50 %.0fµs p95 %.0fµs p99 %.0fµs max %.0fµs (HIT alone: p50 %.0fµs p99 %.0fµs)\n",
+			r.P50us, r.P95us, r.P99us, r.MaxUs, r.HitP50us, r.HitP99us)
+		fmt.Fprintf(w, "  hit %d miss %d bypass %d stale %d other %d sets %d errors %d", r.Hits, r.Misses, r.Bypass, r.Stale, r.Other, r.Sets, r.Errors)
 		if r.FirstError != "" {
 			fmt.Fprintf(w, " (first: %s)", r.FirstError)
 		}
 		fmt.Fprintln(w)
+		if s := r.Cache; s != nil {
+			fmt.Fprintf(w, "  cache: fetches %d (refreshes %d, early %d, failed %d), lease waits %d, stale served %d\n",
+				s.Fetches, s.Refreshes, s.EarlyRefreshes, s.RefreshFailures, s.LeaseWaits, s.Stale)
+		}
+		if s := r.Source; s != nil {
+			fmt.Fprintf(w, "  source: %d reads during the run, %d failed (%d products, at most %d failed reads each)\n",
+				s.Reads, s.Failures, s.FailedIDs, s.MostFailuresPerID)
+		}
 	}
 	if len(rs) == 2 && rs[1].OpsPerSec > 0 {
 		fmt.Fprintf(w, "target/baseline throughput: %.2f\n", rs[0].OpsPerSec/rs[1].OpsPerSec)

@@ -39,6 +39,8 @@ func httpDriver(c *http.Client, base *url.URL) func(context.Context, int, string
 			return outMiss, nil
 		case "BYPASS":
 			return outBypass, nil
+		case "STALE":
+			return outStale, nil
 		}
 		return outOther, nil
 	}

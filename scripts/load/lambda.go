@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/acmestore/storeapi/pkg/app"
+	"github.com/acmestore/storeapi/pkg/cache"
 	"github.com/acmestore/storeapi/pkg/config"
+	"github.com/acmestore/storeapi/pkg/product"
 	"github.com/acmestore/storeapi/pkg/serve"
 	"github.com/acmestore/storeapi/pkg/telemetry"
 )
@@ -19,15 +21,15 @@ import (
 // function builds itself in Lambda mode (each an App of its own), and the v2 event of
 // each product id. Call closeAll when the run is over: it closes every environment's
 // App, as the runtime's SIGTERM would.
-func lambdaDriver(cfg config.Config, ids []string, template []byte, c int) (do func(context.Context, int, string) (outcome, error), closeAll func(), err error) {
+func lambdaDriver(cfg config.Config, ids []string, template []byte, c int, src product.Source) (do func(context.Context, int, string) (outcome, error), closeAll func(), stats func() cache.Stats, err error) {
 	events := make(map[string][]byte, len(ids))
 	var ev map[string]any
 	if err := json.Unmarshal(template, &ev); err != nil {
-		return nil, nil, fmt.Errorf("event: %w", err)
+		return nil, nil, nil, fmt.Errorf("event: %w", err)
 	}
 	oldID, _ := ev["pathParameters"].(map[string]any)["id"].(string)
 	if oldID == "" {
-		return nil, nil, errors.New("event: no pathParameters.id")
+		return nil, nil, nil, errors.New("event: no pathParameters.id")
 	}
 	for _, id := range ids {
 		// The template's id appears in rawPath, requestContext.http.path,
@@ -43,15 +45,22 @@ func lambdaDriver(cfg config.Config, ids []string, template []byte, c int) (do f
 		}
 	}
 	for i := range envs {
-		a, err := app.New(cfg)
+		a, err := app.New(cfg, app.WithSource(src))
 		if err != nil {
 			closeAll()
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		apps = append(apps, a)
 		envs[i] = serve.NewLambda(app.Handler(app.GetProduct, a.API, logger), app.LambdaOptions(app.GetProduct, logger))
 	}
-	hit, miss, byp := []byte(`"X-Cache":"HIT"`), []byte(`"X-Cache":"MISS"`), []byte(`"X-Cache":"BYPASS"`)
+	stats = func() cache.Stats {
+		var sum cache.Stats
+		for _, a := range apps {
+			sum = sum.Add(a.API.Cache.Stats())
+		}
+		return sum
+	}
+	hit, miss, byp, stale := []byte(`"X-Cache":"HIT"`), []byte(`"X-Cache":"MISS"`), []byte(`"X-Cache":"BYPASS"`), []byte(`"X-Cache":"STALE"`)
 	do = func(ctx context.Context, w int, id string) (outcome, error) {
 		// The runtime's context: the invocation's own deadline (a 30 s function
 		// timeout), not the run's, so the run's end does not turn into 504s.
@@ -71,8 +80,10 @@ func lambdaDriver(cfg config.Config, ids []string, template []byte, c int) (do f
 			return outMiss, nil
 		case bytes.Contains(out, byp):
 			return outBypass, nil
+		case bytes.Contains(out, stale):
+			return outStale, nil
 		}
 		return outOther, nil
 	}
-	return do, closeAll, nil
+	return do, closeAll, stats, nil
 }

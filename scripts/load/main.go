@@ -47,6 +47,7 @@ import (
 
 	"github.com/acmestore/storeapi/pkg/api"
 	"github.com/acmestore/storeapi/pkg/app"
+	"github.com/acmestore/storeapi/pkg/cache"
 	"github.com/acmestore/storeapi/pkg/config"
 	"github.com/acmestore/storeapi/pkg/product"
 	"github.com/acmestore/storeapi/pkg/redisclient"
@@ -71,6 +72,8 @@ type flags struct {
 	zipfS      float64
 	hitRatio   float64
 	writeRatio float64
+	downAfter  time.Duration
+	downFor    time.Duration
 	baseline   bool
 	rounds     int
 	jsonOut    bool
@@ -88,7 +91,9 @@ func run(args []string, out io.Writer) error {
 	fs.IntVar(&f.c, "c", 1, "concurrency: workers (in lambda mode, execution environments)")
 	fs.Int64Var(&f.n, "n", 0, "stop after this many requests (0: only -d bounds the run)")
 	fs.DurationVar(&f.d, "d", 10*time.Second, "stop after this long (at most 10m)")
-	fs.StringVar(&f.keys, "keys", "uniform", "key distribution over the catalog ids: uniform or zipf")
+	fs.StringVar(&f.keys, "keys", "uniform", "key distribution over the catalog ids: uniform, zipf, or hot (every request for the first id)")
+	fs.DurationVar(&f.downAfter, "source-down-after", 0, "lambda mode: the product source fails every read from this long after the timed run starts ...")
+	fs.DurationVar(&f.downFor, "source-down-for", 0, "lambda mode: ... for this long (0: never down)")
 	fs.Float64Var(&f.zipfS, "zipf-s", 1.1, "Zipf exponent (> 1)")
 	fs.Float64Var(&f.hitRatio, "hit-ratio", 1, "target cache hit ratio in [0, 1]: the rest are made misses by deleting the key first")
 	fs.Float64Var(&f.writeRatio, "write-ratio", 0.1, "redis mode: fraction of operations that are SETs")
@@ -111,8 +116,12 @@ func run(args []string, out io.Writer) error {
 		return errors.New("-d is at most 10m")
 	case f.hitRatio < 0 || f.hitRatio > 1:
 		return errors.New("-hit-ratio must be in [0, 1]")
-	case f.keys != "uniform" && f.keys != "zipf":
-		return errors.New("-keys must be uniform or zipf")
+	case f.keys != "uniform" && f.keys != "zipf" && f.keys != "hot":
+		return errors.New("-keys must be uniform, zipf or hot")
+	case f.downAfter < 0 || f.downFor < 0:
+		return errors.New("-source-down-after and -source-down-for must not be negative")
+	case f.downFor > 0 && f.mode != "lambda":
+		return errors.New("-source-down-for works in lambda mode only: the http mode's source is the server's")
 	case f.keys == "zipf" && f.zipfS <= 1:
 		return errors.New("-zipf-s must be > 1")
 	}
@@ -195,15 +204,40 @@ func run(args []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		do, closeEnvs, err := lambdaDriver(cfg, ids, ev, f.c)
+		// The environments' source, as app.New would make it (with
+		// PRODUCT_SOURCE_LATENCY), counted and made to fail on request.
+		var base product.Source
+		if base, err = product.NewCatalog(cfg.Source.Latency); err != nil {
+			return err
+		}
+		if cfg.Source.BaseURL != "" {
+			if base, err = product.NewHTTPSource(cfg.Source.BaseURL, cfg.Source.Timeout, nil); err != nil {
+				return err
+			}
+		}
+		src := &countingSource{src: base, downFrom: f.downAfter, downUntil: f.downAfter + f.downFor}
+		do, closeEnvs, stats, err := lambdaDriver(cfg, ids, ev, f.c, src)
 		if err != nil {
 			return err
 		}
 		defer closeEnvs()
-		r, err := drive(ctx, f, "lambda", ids, ctl, fullKey, do)
+		var before cache.Stats
+		var readsBefore int64
+		r, err := drive(ctx, f, "lambda", ids, ctl, fullKey, do, func() {
+			before, readsBefore = stats(), src.reads.Load()
+			src.start.Store(time.Now().UnixNano())
+		})
 		if err != nil {
 			return err
 		}
+		after := stats()
+		r.Cache = &cache.Stats{
+			Fetches: after.Fetches - before.Fetches, Refreshes: after.Refreshes - before.Refreshes,
+			EarlyRefreshes: after.EarlyRefreshes - before.EarlyRefreshes, RefreshFailures: after.RefreshFailures - before.RefreshFailures,
+			LeaseWaits: after.LeaseWaits - before.LeaseWaits, Stale: after.Stale - before.Stale,
+		}
+		r.Source = &sourceFigures{Reads: src.reads.Load() - readsBefore, Failures: src.failures.Load()}
+		r.Source.FailedIDs, r.Source.MostFailuresPerID = src.failedPerID()
 		results = append(results, r)
 	case "http":
 		u, err := loopbackURL(f.target)
@@ -231,13 +265,13 @@ func run(args []string, out io.Writer) error {
 		}
 		var tr, br []result
 		for i := range rounds {
-			r, err := drive(ctx, f, "http "+u.String(), ids, ctl, fullKey, target)
+			r, err := drive(ctx, f, "http "+u.String(), ids, ctl, fullKey, target, nil)
 			if err != nil {
 				return err
 			}
 			tr = append(tr, r)
 			if base != nil {
-				r, err := drive(ctx, f, "baseline", ids, ctl, fullKey, base)
+				r, err := drive(ctx, f, "baseline", ids, ctl, fullKey, base, nil)
 				if err != nil {
 					return err
 				}
@@ -260,7 +294,7 @@ func run(args []string, out io.Writer) error {
 		svc := a.API.Cache
 		do := redisDriver(svc, cat, f.writeRatio)
 		f.hitRatio = 1 // misses are not made in this mode
-		r, err := drive(ctx, f, "redis", ids, ctl, func(id string) string { return svc.Key("load:" + id) }, do)
+		r, err := drive(ctx, f, "redis", ids, ctl, func(id string) string { return svc.Key("load:" + id) }, do, nil)
 		if err != nil {
 			return err
 		}
