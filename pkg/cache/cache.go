@@ -15,7 +15,9 @@
 // Freshness: invalidation wins. The fill lease is kept in the key itself, and a fill
 // stores its value only if its lease is still there (a fenced fill), so Del and Clear,
 // which remove the key, also remove any lease on it: a read that starts after an
-// invalidation has returned never gets a value fetched before it. See GetOrSet.
+// invalidation has returned never gets a value fetched before it. Entries may be served
+// past their TTL (stale-while-revalidate, stale-if-error) while a fenced refresh runs:
+// never past an invalidation. See GetOrSet.
 //
 // The package does not log. Each call reports what happened in a [Result], and
 // [Service.Stats] returns running counters, for the caller to log and publish.

@@ -201,6 +201,20 @@ type FetchFunc func(ctx context.Context) (string, error)
 // from fetch is returned and never stored, except ErrNotFound, which is remembered for
 // NegativeTTL when that is set (later calls return ErrNotFound as a Hit). The lease is
 // released on every way out: a fetch error, a panic, a caller that left.
+//
+// Staleness: a value is stored as an entry, fresh for ttl and kept by Redis for
+// StaleWhileRevalidate and StaleIfError after it. Inside the first window a reader gets
+// the entry at once (Outcome Stale) and one refresh runs per entry across processes,
+// under a refresh lease kept in the entry itself: after answering on a goroutine with
+// BackgroundRefresh (fetch then runs after GetOrSet returned, on ctx without its
+// cancellation, bounded by FillTimeout), else by the caller that takes the lease,
+// before it answers. Inside the second a reader refreshes (or waits for the refresh)
+// before answering, and gets the entry (Stale, Result.SourceErr set) only when the
+// fetch fails. A failed refresh leaves the entry and starts a backoff (RefreshBackoff,
+// doubling), during which stale readers are served without asking the source. With
+// EarlyRefresh, a fresh entry near its end may be refreshed early (XFetch). A refresh
+// stores only over the entry it read: an invalidation that removed it, or a newer
+// fill, wins.
 func (s *Service) GetOrSet(ctx context.Context, key string, ttl time.Duration, fetch FetchFunc) (string, Result, error) {
 	return s.getOrSet(ctx, key, ttl, nil, func(bool) FetchFunc { return fetch })
 }
