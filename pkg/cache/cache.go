@@ -89,6 +89,8 @@ type Options struct {
 	BreakerFailures int
 	// BreakerCooldown is how long the breaker stays open before a probe. default: 5s
 	BreakerCooldown time.Duration
+	// L1 is the in-process tier GetOrSet reads through, or nil for none. See L1.
+	L1 *L1
 }
 
 // Service is the cache. It is safe for concurrent use.

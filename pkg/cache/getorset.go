@@ -64,6 +64,9 @@ type Result struct {
 	StoreErr error
 	// Corrupt is set when a stored entry failed the wholeness check and was replaced.
 	Corrupt bool
+	// Tier says which tier answered the call's last read of the key (with Outcome Hit:
+	// which tier served the value).
+	Tier Tier
 }
 
 // Stats are running counters of a Service since it was created.
@@ -88,12 +91,14 @@ type Stats struct {
 	// Skipped counts operations not sent because the breaker was open; BreakerOpens
 	// how often it opened.
 	Skipped, BreakerOpens int64
+	// L1Hits counts the Hits served from the in-process tier.
+	L1Hits int64
 }
 
 type counters struct {
 	hits, misses, bypasses, errors, fetches, storeFailures atomic.Int64
 	fenceLost, leaseWaits, leaseTimeouts, shared, corrupt  atomic.Int64
-	skipped, breakerOpens                                  atomic.Int64
+	skipped, breakerOpens, l1Hits                          atomic.Int64
 }
 
 // Stats returns the Service's counters.
@@ -104,7 +109,7 @@ func (s *Service) Stats() Stats {
 		Errors: c.errors.Load(), Fetches: c.fetches.Load(), StoreFailures: c.storeFailures.Load(),
 		FenceLost: c.fenceLost.Load(), LeaseWaits: c.leaseWaits.Load(), LeaseTimeouts: c.leaseTimeouts.Load(),
 		Shared: c.shared.Load(), Corrupt: c.corrupt.Load(),
-		Skipped: c.skipped.Load(), BreakerOpens: c.breakerOpens.Load(),
+		Skipped: c.skipped.Load(), BreakerOpens: c.breakerOpens.Load(), L1Hits: c.l1Hits.Load(),
 	}
 }
 
@@ -116,7 +121,7 @@ func (s Stats) Add(o Stats) Stats {
 		Errors: s.Errors + o.Errors, Fetches: s.Fetches + o.Fetches, StoreFailures: s.StoreFailures + o.StoreFailures,
 		FenceLost: s.FenceLost + o.FenceLost, LeaseWaits: s.LeaseWaits + o.LeaseWaits,
 		LeaseTimeouts: s.LeaseTimeouts + o.LeaseTimeouts, Shared: s.Shared + o.Shared, Corrupt: s.Corrupt + o.Corrupt,
-		Skipped: s.Skipped + o.Skipped, BreakerOpens: s.BreakerOpens + o.BreakerOpens,
+		Skipped: s.Skipped + o.Skipped, BreakerOpens: s.BreakerOpens + o.BreakerOpens, L1Hits: s.L1Hits + o.L1Hits,
 	}
 }
 
@@ -125,6 +130,9 @@ func (s *Service) count(r *Result) {
 	switch r.Outcome {
 	case Hit:
 		s.stats.hits.Add(1)
+		if r.Tier == TierL1 {
+			s.stats.l1Hits.Add(1)
+		}
 	case Miss:
 		s.stats.misses.Add(1)
 	case Bypass:
