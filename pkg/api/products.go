@@ -56,6 +56,9 @@ func (a *API) products() http.Handler {
 		if res.Outcome != 0 {
 			w.Header().Set("X-Cache", res.Outcome.String())
 		}
+		if res.Outcome == cache.Hit && res.Tier != 0 {
+			a.tier(w, rec, res.Tier)
+		}
 		if a.Tally != nil {
 			a.Tally.Record(r.Context(), res.Outcome)
 		}

@@ -36,7 +36,10 @@ func newL1(cfg config.Config, main *redisclient.Lazy) (*cache.L1, *redisclient.L
 	return l1, tracking
 }
 
-// closeL1 stops the tier's ticker and closes its tracking client.
+// CloseL1 stops the in-process tier's ticker and closes its tracking client; Close
+// does it too. For tests that close the App's parts one by one.
+func (a *App) CloseL1() error { return a.closeL1() }
+
 func (a *App) closeL1() error {
 	a.l1.Close()
 	if a.tracking != nil {
