@@ -45,4 +45,4 @@ func cors(origins, private []string, next http.Handler) http.Handler {
 	})
 }
 
-const exposeHeaders = "ETag, X-Cache, X-Request-Id"
+const exposeHeaders = "ETag, X-Cache, X-Cache-Tier, X-Request-Id"

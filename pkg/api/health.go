@@ -159,6 +159,9 @@ func (a *API) addDetails(ctx context.Context, client redis.UniversalClient, body
 			Details: map[string]any{"scope": "whole server", "keys": info.keys, "hits": hits, "misses": misses,
 				"evictedKeys": info.int("evicted_keys"), "expiredKeys": info.int("expired_keys")}}}
 	}
+	if c, ok := a.l1Check(now); ok {
+		body.Checks["cache:l1"] = []check{c}
+	}
 	if a.Tally != nil {
 		// Where getProduct runs in this process too (local run, HTTP mode), its pending
 		// figures go in first; elsewhere there is nothing pending and no write.

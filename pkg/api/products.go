@@ -79,6 +79,9 @@ func (a *API) products() http.Handler {
 				w.Header()["Warning"] = warnStale
 			}
 		}
+		if res.Outcome == cache.Hit && res.Tier != 0 {
+			a.tier(w, rec, res.Tier)
+		}
 		if a.Tally != nil {
 			a.Tally.Record(r.Context(), res.Outcome)
 		}

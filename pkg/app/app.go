@@ -187,6 +187,9 @@ type App struct {
 	API *api.API
 	// Client is the lazy client holder under API.Cache and API.Redis.
 	Client *redisclient.Lazy
+
+	l1       *cache.L1
+	tracking *redisclient.Lazy
 }
 
 // Option changes how New assembles an App.
@@ -253,8 +256,13 @@ func New(cfg config.Config, opts ...Option) (*App, error) {
 			s.tallyBatch, s.tallyEvery = 200, 5*time.Second
 		}
 	}
-	svc := cache.New(s.client, CacheOptions(cfg))
+	co := CacheOptions(cfg)
+	l1, tracking := newL1(cfg, s.client)
+	co.L1 = l1
+	svc := cache.New(s.client, co)
 	return &App{
+		l1:       l1,
+		tracking: tracking,
 		API: &api.API{
 			RequestID: serve.RequestID,
 			Config:    cfg,
@@ -302,6 +310,6 @@ func (a *App) close(ctx context.Context) error {
 	if a.API.Tally != nil {
 		errs = append(errs, a.API.Tally.Flush(ctx))
 	}
-	errs = append(errs, a.Client.Close())
+	errs = append(errs, a.closeL1(), a.Client.Close())
 	return errors.Join(errs...)
 }

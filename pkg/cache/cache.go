@@ -115,6 +115,8 @@ type Options struct {
 	// RefreshBackoff is how long no refresh of an entry is tried after one failed,
 	// doubling with each failure in a row up to 32 times. default: 1s
 	RefreshBackoff time.Duration
+	// L1 is the in-process tier GetOrSet reads through, or nil for none. See L1.
+	L1 *L1
 }
 
 // Service is the cache. It is safe for concurrent use.

@@ -144,7 +144,7 @@ func (c *call) read(ctx context.Context) (string, error) {
 	var v string
 	err := c.s.do(ctx, func(ctx context.Context, cl redis.UniversalClient) error {
 		var err error
-		v, err = cl.Get(ctx, c.key).Result()
+		v, err = c.s.readKey(ctx, cl, c.key, &c.r)
 		return err
 	})
 	c.r.Redis += time.Since(start)

@@ -82,6 +82,9 @@ type Result struct {
 	// this call's refresh failed, or ErrRefreshBackoff when an earlier one had failed
 	// and the source was not asked again yet.
 	SourceErr error
+	// Tier says which tier answered the call's last read of the key (with Outcome Hit:
+	// which tier served the value).
+	Tier Tier
 }
 
 // ErrRefreshBackoff is Result.SourceErr when a stale entry was served without asking
@@ -115,12 +118,14 @@ type Stats struct {
 	// Refreshes counts refresh fetches (in the background or not), EarlyRefreshes
 	// those of entries still fresh, RefreshFailures those that failed.
 	Refreshes, EarlyRefreshes, RefreshFailures int64
+	// L1Hits counts the Hits served from the in-process tier.
+	L1Hits int64
 }
 
 type counters struct {
 	hits, misses, bypasses, errors, fetches, storeFailures atomic.Int64
 	fenceLost, leaseWaits, leaseTimeouts, shared, corrupt  atomic.Int64
-	skipped, breakerOpens, stale                           atomic.Int64
+	skipped, breakerOpens, stale, l1Hits                   atomic.Int64
 	refreshes, earlyRefreshes, refreshFailures             atomic.Int64
 }
 
@@ -132,7 +137,7 @@ func (s *Service) Stats() Stats {
 		Errors: c.errors.Load(), Fetches: c.fetches.Load(), StoreFailures: c.storeFailures.Load(),
 		FenceLost: c.fenceLost.Load(), LeaseWaits: c.leaseWaits.Load(), LeaseTimeouts: c.leaseTimeouts.Load(),
 		Shared: c.shared.Load(), Corrupt: c.corrupt.Load(),
-		Skipped: c.skipped.Load(), BreakerOpens: c.breakerOpens.Load(),
+		Skipped: c.skipped.Load(), BreakerOpens: c.breakerOpens.Load(), L1Hits: c.l1Hits.Load(),
 		Stale: c.stale.Load(), Refreshes: c.refreshes.Load(), EarlyRefreshes: c.earlyRefreshes.Load(),
 		RefreshFailures: c.refreshFailures.Load(),
 	}
@@ -146,7 +151,7 @@ func (s Stats) Add(o Stats) Stats {
 		Errors: s.Errors + o.Errors, Fetches: s.Fetches + o.Fetches, StoreFailures: s.StoreFailures + o.StoreFailures,
 		FenceLost: s.FenceLost + o.FenceLost, LeaseWaits: s.LeaseWaits + o.LeaseWaits,
 		LeaseTimeouts: s.LeaseTimeouts + o.LeaseTimeouts, Shared: s.Shared + o.Shared, Corrupt: s.Corrupt + o.Corrupt,
-		Skipped: s.Skipped + o.Skipped, BreakerOpens: s.BreakerOpens + o.BreakerOpens,
+		Skipped: s.Skipped + o.Skipped, BreakerOpens: s.BreakerOpens + o.BreakerOpens, L1Hits: s.L1Hits + o.L1Hits,
 		Stale: s.Stale + o.Stale, Refreshes: s.Refreshes + o.Refreshes, EarlyRefreshes: s.EarlyRefreshes + o.EarlyRefreshes,
 		RefreshFailures: s.RefreshFailures + o.RefreshFailures,
 	}
@@ -157,6 +162,9 @@ func (s *Service) count(r *Result) {
 	switch r.Outcome {
 	case Hit:
 		s.stats.hits.Add(1)
+		if r.Tier == TierL1 {
+			s.stats.l1Hits.Add(1)
+		}
 	case Miss:
 		s.stats.misses.Add(1)
 	case Bypass:

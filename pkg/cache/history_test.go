@@ -59,7 +59,14 @@ type histRun struct {
 	zombieOne int  // one fetch in zombieOne outlives its lease (0: none)
 	// writePause is the longest a writer pauses between two changes (uniform).
 	writePause time.Duration
+	// l1 turns the in-process tier on (CACHE_L1=on, bound histL1Bound; under Lambda a
+	// barrier before every read); sets adds external writes (a raw SET of the new
+	// version) to the writers' changes.
+	l1, sets bool
 }
+
+// histL1Bound is the L1 staleness bound of the history runs with the tier on.
+const histL1Bound = 20 * time.Millisecond
 
 func histSeed(tb testing.TB) uint64 {
 	tb.Helper()
@@ -108,12 +115,18 @@ func histAllKeys() []string {
 // histEnvConfig is the configuration of one environment of a history. Odd
 // environments do not retry a command whose connection was killed, so kills reach
 // them as faults: bypasses, and a breaker that opens and closes.
-func histEnvConfig(tb testing.TB, addr, prefix string, mode config.Mode, env int, stale bool) config.Config {
+func histEnvConfig(tb testing.TB, addr, prefix string, mode config.Mode, env int, stale, l1 bool) config.Config {
 	retries := "1"
 	if env%2 == 1 {
 		retries = "-1"
 	}
+	tier := "off"
+	if l1 {
+		tier = "on"
+	}
 	environ := map[string]string{
+		"CACHE_L1":               tier,
+		"CACHE_L1_MAX_STALENESS": histL1Bound.String(),
 		"CACHE_LEASE_TTL":        histLeaseTTL.String(),
 		"CACHE_LEASE_WAIT":       "1s",
 		"CACHE_TTL_JITTER":       "0",
@@ -198,7 +211,13 @@ func (s localSource) Bump(_ context.Context, key string) (int64, error) {
 // histWorkers runs the readers and writers of one environment until stop, sending
 // each finished operation to record.
 type histWorkers struct {
-	svc       *cache.Service
+	svc *cache.Service
+	// raw and locks, when set, make external SETs one of the writers' changes; a
+	// writer holds its key's lock from the version bump to the end of the write, so
+	// that a SET never puts back a version older than one another writer's change
+	// has already announced.
+	raw       *redis.Client
+	locks     *[histKeys]sync.Mutex
 	src       histSource
 	name      string
 	readers   int
@@ -258,6 +277,9 @@ func (w histWorkers) read(rng *rand.Rand, who string) {
 		if err == nil {
 			ver, perr := strconv.ParseInt(strings.TrimPrefix(v, "v"), 10, 64)
 			op.Version, op.OK, op.Outcome = ver, perr == nil, res.Outcome.String()
+			if res.Outcome == cache.Hit && res.Tier == cache.TierL1 {
+				op.Outcome = "HIT L1"
+			}
 			if perr != nil {
 				op.Outcome = "UNPARSABLE " + strconv.Quote(v)
 				op.OK, op.Version = true, -1
@@ -270,15 +292,28 @@ func (w histWorkers) read(rng *rand.Rand, who string) {
 func (w histWorkers) write(rng *rand.Rand, who string) {
 	for !w.stop() {
 		time.Sleep(time.Duration(rng.Int64N(int64(w.pause) + 1)))
-		key := histKeyName(rng.IntN(histKeys))
+		k := rng.IntN(histKeys)
+		key := histKeyName(k)
+		if w.locks != nil {
+			w.locks[k].Lock()
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		ver, err := w.src.Bump(ctx, key)
 		if err != nil {
 			cancel()
+			if w.locks != nil {
+				w.locks[k].Unlock()
+			}
 			continue
 		}
 		op := history.Op{Kind: history.Invalidate, Key: key, Version: ver, Proc: who, Start: history.Now()}
-		switch rng.IntN(3) {
+		n := 3
+		if w.raw != nil {
+			n = 4
+		}
+		switch rng.IntN(n) {
+		case 3:
+			err = w.raw.Set(ctx, w.svc.Key(key), "v"+strconv.FormatInt(ver, 10), time.Minute).Err()
 		case 0:
 			_, err = w.svc.Del(ctx, key)
 		case 1:
@@ -288,6 +323,9 @@ func (w histWorkers) write(rng *rand.Rand, who string) {
 		}
 		op.End = history.Now()
 		cancel()
+		if w.locks != nil {
+			w.locks[k].Unlock()
+		}
 		op.OK = err == nil
 		w.record(op)
 	}
@@ -355,6 +393,12 @@ func runHistory(t *testing.T, h histRun) ([]history.Op, []history.Violation) {
 	var sum cache.Stats
 	var sumMu sync.Mutex
 	var kills *atomic.Int64
+	var raw *redis.Client
+	var locks *[histKeys]sync.Mutex
+	if h.sets {
+		raw, locks = itRaw(t, srv.Addr(), ""), new([histKeys]sync.Mutex)
+	}
+	var l1s []*cache.L1
 	stopKiller := func() {}
 	if h.kills {
 		kills, stopKiller = histKiller(srv, seed, rec.stop)
@@ -362,8 +406,11 @@ func runHistory(t *testing.T, h histRun) ([]history.Op, []history.Violation) {
 	start := time.Now()
 	var wg sync.WaitGroup
 	for e := range h.envs {
-		cfg := histEnvConfig(t, srv.Addr(), prefix, h.mode, e, h.stale)
+		cfg := histEnvConfig(t, srv.Addr(), prefix, h.mode, e, h.stale, h.l1)
 		svc, lazy := itService(t, cfg)
+		if h.l1 {
+			l1s = append(l1s, svc.L1())
+		}
 		if h.unfenced || h.unfencedRefresh {
 			lazy.Client().AddHook(histUnfence{fill: h.unfenced, refresh: h.unfencedRefresh})
 		}
@@ -371,7 +418,7 @@ func runHistory(t *testing.T, h histRun) ([]history.Op, []history.Violation) {
 		if e < h.writers%h.envs {
 			writers++
 		}
-		w := histWorkers{svc: svc, src: localSource{src}, name: fmt.Sprintf("env%d", e), readers: h.readers,
+		w := histWorkers{svc: svc, raw: raw, locks: locks, src: localSource{src}, name: fmt.Sprintf("env%d", e), readers: h.readers,
 			writers: writers, zombieOne: h.zombieOne, pause: h.writePause, seed: seed + uint64(e)*1_000_003, stop: rec.stop, record: rec.record,
 			ttl: time.Minute, failOne: h.failOne}
 		if h.stale {
@@ -387,8 +434,15 @@ func runHistory(t *testing.T, h histRun) ([]history.Op, []history.Violation) {
 	wg.Wait()
 	stopKiller()
 	elapsed := time.Since(start)
-	violations := history.Check(rec.ops, src.Bumps())
+	bound := time.Duration(0)
+	if h.l1 && h.mode == config.ModeHTTP {
+		bound = histL1Bound
+	}
+	violations := history.CheckWithin(rec.ops, src.Bumps(), bound)
 	c := history.Count(rec.ops)
+	for _, l := range l1s {
+		t.Logf("%s: tier %+v", h.name, l.Stats())
+	}
 	killed := int64(0)
 	if kills != nil {
 		killed = kills.Load()
@@ -505,7 +559,7 @@ func TestHistoryProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer out.Close()
-	cfg := histEnvConfig(t, a.Addr, a.Prefix, config.ModeLambda, a.Env, a.Stale)
+	cfg := histEnvConfig(t, a.Addr, a.Prefix, config.ModeLambda, a.Env, a.Stale, false)
 	svc, _ := itService(t, cfg)
 	var mu sync.Mutex
 	src := history.Remote{URL: a.SourceURL, Client: &http.Client{Timeout: 10 * time.Second}}
@@ -620,4 +674,43 @@ func TestHistoryAcrossProcesses(t *testing.T) {
 		t.Errorf("only %d reads: the run tested too little", c.Reads)
 	}
 	histReport(t, violations)
+}
+
+// TestHistoryL1 is the promise with the in-process tier on, under the same fire plus
+// external SETs from another client: in the HTTP mode a read that starts more than
+// the bound after an invalidation returned never gets an older version; under Lambda
+// (a barrier before every read) no read that starts after it returned does. The
+// HTTP history is also checked with no bound at all: there the checker must find
+// stale reads, the proof that L1 served values an invalidation had overtaken and
+// that the bound, not luck, is what holds.
+func TestHistoryL1(t *testing.T) {
+	if testing.Short() {
+		t.Skip("history runs take seconds; not in -short")
+	}
+	for _, h := range []histRun{
+		{name: "l1-http", envs: 3, readers: 8, writers: 3, mode: config.ModeHTTP, l1: true, sets: true, kills: true, zombieOne: 200, writePause: 50 * time.Millisecond},
+		{name: "l1-lambda", envs: 4, readers: 2, writers: 3, mode: config.ModeLambda, l1: true, sets: true, kills: true, zombieOne: 200, writePause: 150 * time.Millisecond},
+	} {
+		t.Run(h.name, func(t *testing.T) {
+			ops, violations := runHistory(t, h)
+			c := history.Count(ops)
+			if c.Reads < 500 || c.Invalidations < 50 || c.Outcomes["HIT L1"] < c.Reads/10 {
+				t.Errorf("%d reads (%d from L1) and %d invalidations: the run tested too little", c.Reads, c.Outcomes["HIT L1"], c.Invalidations)
+			}
+			histReport(t, violations)
+			if h.mode == config.ModeHTTP {
+				unbounded := history.Check(ops, nil)
+				stale := 0
+				for _, v := range unbounded {
+					if strings.HasPrefix(v.Why, "stale") {
+						stale++
+					}
+				}
+				t.Logf("the same history checked with no bound: %d stale reads (served from L1 within %v of an invalidation)", stale, histL1Bound)
+				if stale == 0 {
+					t.Error("no read was stale even without a bound: the history did not exercise L1 staleness")
+				}
+			}
+		})
+	}
 }

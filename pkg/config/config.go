@@ -34,6 +34,7 @@ const (
 type Config struct {
 	Redis  Redis
 	Cache  Cache
+	L1     L1
 	Source Source
 	HTTP   HTTP
 

@@ -125,7 +125,7 @@ func (c *Config) validate() []string {
 	if c.HTTP.MetricsNamespace == "" {
 		add("METRICS_NAMESPACE", "must not be empty")
 	}
-	return bad
+	return append(bad, c.validateL1()...)
 }
 
 // CheckPrefix reports whether p can be a key prefix: non-empty, ending in ':', and free

@@ -112,6 +112,8 @@ type Lazy struct {
 	// retired clients are closed after a grace period so commands already in flight
 	// on them finish; Close closes them at once.
 	retired map[*entry]*time.Timer
+	// closeRetired closes a replaced client at once (NewTrackingLazy).
+	closeRetired bool
 }
 
 type entry struct {
@@ -160,6 +162,10 @@ func (l *Lazy) Client() redis.UniversalClient {
 }
 
 func (l *Lazy) retireLocked(e *entry) {
+	if l.closeRetired {
+		_ = e.c.Close()
+		return
+	}
 	l.retired[e] = time.AfterFunc(retireGrace, func() {
 		l.mu.Lock()
 		_, ok := l.retired[e]

@@ -27,6 +27,7 @@ const (
 	outStale
 	outOther // answered, without an X-Cache
 	outSet   // redis mode: a SET
+	outHitL1 // a HIT served by the in-process tier (X-Cache-Tier: L1)
 )
 
 // result is one run's figures.
@@ -41,6 +42,7 @@ type result struct {
 	P99us       float64 `json:"p99Us"`
 	MaxUs       float64 `json:"maxUs"`
 	Hits        int64   `json:"hits"`
+	L1Hits      int64   `json:"l1Hits"` // of Hits, those the in-process tier served
 	Misses      int64   `json:"misses"`
 	Bypass      int64   `json:"bypass"`
 	Stale       int64   `json:"stale"`
@@ -102,7 +104,7 @@ func drive(ctx context.Context, f flags, name string, ids []string, ctl redis.Un
 	var (
 		issued, done                       atomic.Int64
 		hits, misses, bypass, stale, other atomic.Int64
-		sets, errs                         atomic.Int64
+		sets, errs, l1Hits                 atomic.Int64
 		firstErr                           atomic.Value
 		mu                                 sync.Mutex
 		lat, hitLat                        []time.Duration
@@ -165,6 +167,10 @@ func drive(ctx context.Context, f flags, name string, ids []string, ctl redis.Un
 					case outHit:
 						hits.Add(1)
 						mineHit = append(mineHit, d)
+					case outHitL1:
+						hits.Add(1)
+						l1Hits.Add(1)
+						mineHit = append(mineHit, d)
 					case outStale:
 						stale.Add(1)
 					case outMiss:
@@ -193,7 +199,7 @@ func drive(ctx context.Context, f flags, name string, ids []string, ctl redis.Un
 	fmt.Fprintln(os.Stderr)
 	r := result{
 		Name: name, Concurrency: f.c, Requests: int64(len(lat)), Seconds: elapsed.Seconds(),
-		Hits: hits.Load(), Misses: misses.Load(), Bypass: bypass.Load(), Stale: stale.Load(), Other: other.Load(), Sets: sets.Load(), Errors: errs.Load(),
+		Hits: hits.Load(), L1Hits: l1Hits.Load(), Misses: misses.Load(), Bypass: bypass.Load(), Stale: stale.Load(), Other: other.Load(), Sets: sets.Load(), Errors: errs.Load(),
 		lat: lat, hitLat: hitLat,
 	}
 	if s, ok := firstErr.Load().(string); ok {
@@ -261,7 +267,7 @@ func report(w io.Writer, f flags, rs []result) {
 		fmt.Fprintf(w, "%s: c=%d %d requests in %.1fs = %.0f req/s\n", r.Name, r.Concurrency, r.Requests, r.Seconds, r.OpsPerSec)
 		fmt.Fprintf(w, "  latency p50 %.0fµs p95 %.0fµs p99 %.0fµs max %.0fµs (HIT alone: p50 %.0fµs p99 %.0fµs)\n",
 			r.P50us, r.P95us, r.P99us, r.MaxUs, r.HitP50us, r.HitP99us)
-		fmt.Fprintf(w, "  hit %d miss %d bypass %d stale %d other %d sets %d errors %d", r.Hits, r.Misses, r.Bypass, r.Stale, r.Other, r.Sets, r.Errors)
+		fmt.Fprintf(w, "  hit %d (L1 %d, L2 %d) miss %d bypass %d stale %d other %d sets %d errors %d", r.Hits, r.L1Hits, r.Hits-r.L1Hits, r.Misses, r.Bypass, r.Stale, r.Other, r.Sets, r.Errors)
 		if r.FirstError != "" {
 			fmt.Fprintf(w, " (first: %s)", r.FirstError)
 		}

@@ -34,6 +34,9 @@ func httpDriver(c *http.Client, base *url.URL) func(context.Context, int, string
 		}
 		switch resp.Header.Get("X-Cache") {
 		case "HIT":
+			if resp.Header.Get("X-Cache-Tier") == "L1" {
+				return outHitL1, nil
+			}
 			return outHit, nil
 		case "MISS":
 			return outMiss, nil

@@ -61,6 +61,7 @@ func lambdaDriver(cfg config.Config, ids []string, template []byte, c int, src p
 		return sum
 	}
 	hit, miss, byp, stale := []byte(`"X-Cache":"HIT"`), []byte(`"X-Cache":"MISS"`), []byte(`"X-Cache":"BYPASS"`), []byte(`"X-Cache":"STALE"`)
+	l1 := []byte(`"X-Cache-Tier":"L1"`)
 	do = func(ctx context.Context, w int, id string) (outcome, error) {
 		// The runtime's context: the invocation's own deadline (a 30 s function
 		// timeout), not the run's, so the run's end does not turn into 504s.
@@ -74,6 +75,8 @@ func lambdaDriver(cfg config.Config, ids []string, template []byte, c int, src p
 			return outOther, fmt.Errorf("response %.200s", out)
 		}
 		switch {
+		case bytes.Contains(out, hit) && bytes.Contains(out, l1):
+			return outHitL1, nil
 		case bytes.Contains(out, hit):
 			return outHit, nil
 		case bytes.Contains(out, miss):

@@ -13,7 +13,7 @@ import (
 // it with opts, on a client of its own that is closed when the test ends. Any error
 // fails the test.
 //
-// The end closes only the client, not the whole App: App.Close would also write the
+// The end closes only the clients (the main one and the in-process tier's), not the whole App: App.Close would also write the
 // test's pending figures to Redis, and the test's own cleanup, which runs first
 // (cleanups run last-registered first), may already have deleted its keys.
 func Build(tb testing.TB, environ map[string]string, mode config.Mode, opts ...app.Option) *api.API {
@@ -26,6 +26,9 @@ func Build(tb testing.TB, environ map[string]string, mode config.Mode, opts ...a
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { _ = a.Client.Close() })
+	tb.Cleanup(func() {
+		_ = a.CloseL1()
+		_ = a.Client.Close()
+	})
 	return a.API
 }

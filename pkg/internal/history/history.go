@@ -12,6 +12,7 @@ package history
 import (
 	"fmt"
 	"sort"
+	"time"
 )
 
 // Kind is what an operation did.
@@ -95,7 +96,12 @@ func (tl timeline) before(t int64) (mark, bool) {
 
 // Check returns every violation in ops, given the source's bumps (each key's initial
 // version included).
-func Check(ops []Op, bumps []Bump) []Violation {
+func Check(ops []Op, bumps []Bump) []Violation { return CheckWithin(ops, bumps, 0) }
+
+// CheckWithin is Check for a cache with a stated staleness bound (an in-process tier):
+// a read that starts more than bound after an invalidation of version v has returned
+// never returns a version older than v.
+func CheckWithin(ops []Op, bumps []Bump, bound time.Duration) []Violation {
 	invs := map[string][]mark{}
 	for _, op := range ops {
 		if op.Kind == Invalidate && op.OK {
@@ -118,9 +124,10 @@ func Check(ops []Op, bumps []Bump) []Violation {
 		if r.Kind != Read || !r.OK {
 			continue
 		}
-		if m, ok := invTL[r.Key].before(r.Start); ok && r.Version < m.max {
+		if m, ok := invTL[r.Key].before(r.Start - int64(bound)); ok && r.Version < m.max {
 			out = append(out, Violation{Read: r, Why: fmt.Sprintf(
-				"stale: v%d was invalidated by %s, returned at %d, before the read began", m.max, m.op.Proc, m.op.End)})
+				"stale: v%d was invalidated by %s, returned at %d, %v before the read began (bound %v)",
+				m.max, m.op.Proc, m.op.End, time.Duration(r.Start-m.op.End), bound)})
 			continue
 		}
 		// A version the source reached only after the read ended (or never).

@@ -1,0 +1,286 @@
+package cache_test
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/acmestore/storeapi/pkg/cache"
+	"github.com/acmestore/storeapi/pkg/config"
+	"github.com/acmestore/storeapi/pkg/internal/redistest"
+	"github.com/redis/go-redis/v9"
+)
+
+// l1Bound is the staleness bound of the tests' tiers: short, so that waiting it out
+// costs little.
+const l1Bound = 20 * time.Millisecond
+
+// l1Service is a Service with the in-process tier on, built as production builds it
+// (app.New with CACHE_L1=on), on the Redis at addr.
+func l1Service(tb testing.TB, addr, prefix string, mode config.Mode, extra map[string]string) (*cache.Service, *cache.L1) {
+	tb.Helper()
+	env := map[string]string{"CACHE_L1": "on", "CACHE_L1_MAX_STALENESS": l1Bound.String(), "CACHE_TTL_JITTER": "0"}
+	for k, v := range extra {
+		env[k] = v
+	}
+	svc, _ := itService(tb, itConfig(tb, addr, prefix, mode, env))
+	if svc.L1() == nil {
+		tb.Fatal("CACHE_L1=on built no tier")
+	}
+	return svc, svc.L1()
+}
+
+// l1Read reads key through GetOrSet; a fetch (which should not happen where the key
+// is in Redis) returns "fetched".
+func l1Read(tb testing.TB, svc *cache.Service, key string) (string, cache.Result) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	v, res, err := svc.GetOrSet(ctx, key, time.Minute, func(context.Context) (string, error) { return "fetched", nil })
+	if err != nil {
+		tb.Fatalf("GetOrSet %s: %v", key, err)
+	}
+	return v, res
+}
+
+// l1Warm reads key until the tier serves it, and returns the value.
+func l1Warm(tb testing.TB, svc *cache.Service, key string) string {
+	tb.Helper()
+	for range 50 {
+		v, res := l1Read(tb, svc, key)
+		if res.Outcome == cache.Hit && res.Tier == cache.TierL1 {
+			return v
+		}
+	}
+	tb.Fatalf("%s: 50 reads and none served from L1", key)
+	return ""
+}
+
+func l1Cmdstat(tb testing.TB, srv *redistest.Server, cmd string) int {
+	tb.Helper()
+	line := redistest.InfoField(srv.MustDo("INFO", "commandstats"), "cmdstat_"+cmd)
+	calls, _, _ := strings.Cut(strings.TrimPrefix(line, "calls="), ",")
+	n, _ := strconv.Atoi(calls)
+	return n
+}
+
+// TestL1HitsMakeNoRoundTrip: once a key is in the tier, reads of it are hits served
+// from memory, and the server sees no GET for them (its own command counts say so).
+func TestL1HitsMakeNoRoundTrip(t *testing.T) {
+	srv := redistest.Start(t)
+	svc, l1 := l1Service(t, srv.Addr(), redistest.Prefix(t), config.ModeHTTP, nil)
+	raw := itRaw(t, srv.Addr(), "")
+	if err := raw.Set(context.Background(), svc.Key("p:1"), cache.NewEntry("one", time.Now().Add(time.Hour)), time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if v := l1Warm(t, svc, "p:1"); v != "one" {
+		t.Fatalf("got %q, want one", v)
+	}
+	gets := l1Cmdstat(t, srv, "get")
+	const n = 1000
+	l1hits := 0
+	for range n {
+		v, res := l1Read(t, svc, "p:1")
+		if v != "one" || res.Outcome != cache.Hit {
+			t.Fatalf("got %q %v, want a hit of one", v, res.Outcome)
+		}
+		if res.Tier == cache.TierL1 {
+			l1hits++
+		}
+	}
+	extra := l1Cmdstat(t, srv, "get") - gets
+	t.Logf("%d reads: %d from L1, %d GETs reached the server; tier: %+v", n, l1hits, extra, l1.Stats())
+	if l1hits < n*9/10 {
+		t.Errorf("only %d of %d reads were L1 hits", l1hits, n)
+	}
+	if extra > n-l1hits {
+		t.Errorf("%d GETs reached the server for %d reads not served from L1", extra, n-l1hits)
+	}
+	if s := svc.Stats(); s.L1Hits < int64(l1hits) {
+		t.Errorf("Stats.L1Hits = %d, want at least %d", s.L1Hits, l1hits)
+	}
+	if s := l1.Stats(); !s.On || s.Entries < 1 || s.Bytes <= 0 || s.Hits < uint64(l1hits) {
+		t.Errorf("tier stats %+v: want on, an entry, its bytes and the hits", s)
+	}
+}
+
+// l1External changes key behind the Service's back, as another service would.
+func l1External(tb testing.TB, raw *redis.Client, fullKey, v string) {
+	tb.Helper()
+	// As a fill stores it: an entry, fresh for an hour.
+	if err := raw.Set(context.Background(), fullKey, cache.NewEntry(v, time.Now().Add(time.Hour)), time.Minute).Err(); err != nil {
+		tb.Fatalf("SET %s: %v", fullKey, err)
+	}
+}
+
+// TestL1ExternalWriteWithinBound: a key held in the tier is changed by another
+// client; a read that starts the bound after the write returned gets the new value,
+// every time. Reads at once may be stale (within the bound): they are counted.
+func TestL1ExternalWriteWithinBound(t *testing.T) {
+	srv := redistest.Start(t)
+	svc, l1 := l1Service(t, srv.Addr(), redistest.Prefix(t), config.ModeHTTP, nil)
+	raw := itRaw(t, srv.Addr(), "")
+	const trials = 200
+	stale := 0
+	l1External(t, raw, svc.Key("p:1"), "v0")
+	for i := 1; i <= trials; i++ {
+		l1Warm(t, svc, "p:1")
+		want := "v" + strconv.Itoa(i)
+		l1External(t, raw, svc.Key("p:1"), want)
+		if v, _ := l1Read(t, svc, "p:1"); v != want {
+			stale++
+		}
+		time.Sleep(l1Bound)
+		if v, res := l1Read(t, svc, "p:1"); v != want {
+			t.Fatalf("trial %d: a read %v after the write returned got %q (%v from %v), want %q", i, l1Bound, v, res.Outcome, res.Tier, want)
+		}
+	}
+	t.Logf("%d trials: %d reads at once after the write were stale (allowed: within the %v bound); 0 after the bound; tier: %+v",
+		trials, stale, l1Bound, l1.Stats())
+}
+
+// TestL1StrictNeverStale: with a barrier before every read (the Lambda setting), a
+// read that starts after an external write returned never gets the old value, even at
+// once, while reads with no write in between are still served from memory.
+func TestL1StrictNeverStale(t *testing.T) {
+	srv := redistest.Start(t)
+	svc, l1 := l1Service(t, srv.Addr(), redistest.Prefix(t), config.ModeLambda, nil)
+	raw := itRaw(t, srv.Addr(), "")
+	const trials = 300
+	l1External(t, raw, svc.Key("p:1"), "v0")
+	for i := 1; i <= trials; i++ {
+		l1Warm(t, svc, "p:1")
+		want := "v" + strconv.Itoa(i)
+		l1External(t, raw, svc.Key("p:1"), want)
+		if v, res := l1Read(t, svc, "p:1"); v != want {
+			t.Fatalf("trial %d: a read at once after the write got %q (%v from %v), want %q", i, v, res.Outcome, res.Tier, want)
+		}
+	}
+	s := l1.Stats()
+	t.Logf("%d trials, 0 stale; tier: %+v", trials, s)
+	if s.Hits < trials {
+		t.Errorf("only %d L1 hits in %d trials: the tier was not exercised", s.Hits, trials)
+	}
+}
+
+// l1TrackingClientID finds the id of the one connection with tracking on.
+func l1TrackingClientID(tb testing.TB, srv *redistest.Server) string {
+	tb.Helper()
+	var ids []string
+	for _, line := range strings.Split(srv.MustDo("CLIENT", "LIST"), "\n") {
+		f := map[string]string{}
+		for _, kv := range strings.Fields(line) {
+			k, v, _ := strings.Cut(kv, "=")
+			f[k] = v
+		}
+		if strings.Contains(f["flags"], "t") {
+			ids = append(ids, f["id"])
+		}
+	}
+	if len(ids) != 1 {
+		tb.Fatalf("want exactly one tracking connection, found %d: %v", len(ids), ids)
+	}
+	return ids[0]
+}
+
+// TestL1TrackingConnectionKilled: the server kills the tracking connection and the
+// key changes (the dead connection never hears of it): no read after the bound gets
+// the old value, the connection's entries are dropped, and the tier serves again.
+func TestL1TrackingConnectionKilled(t *testing.T) {
+	srv := redistest.Start(t)
+	svc, l1 := l1Service(t, srv.Addr(), redistest.Prefix(t), config.ModeHTTP, nil)
+	raw := itRaw(t, srv.Addr(), "")
+	for i := 1; i <= 20; i++ {
+		l1External(t, raw, svc.Key("p:1"), "old"+strconv.Itoa(i))
+		l1Warm(t, svc, "p:1")
+		srv.MustDo("CLIENT", "KILL", "ID", l1TrackingClientID(t, srv))
+		want := "new" + strconv.Itoa(i)
+		l1External(t, raw, svc.Key("p:1"), want)
+		time.Sleep(l1Bound)
+		if v, res := l1Read(t, svc, "p:1"); v != want {
+			t.Fatalf("round %d: after CLIENT KILL and a write, a read %v later got %q (%v %v)", i, l1Bound, v, res.Outcome, res.Tier)
+		}
+		if v := l1Warm(t, svc, "p:1"); v != want {
+			t.Fatalf("round %d: L1 serves %q, want %q", i, v, want)
+		}
+	}
+	s := l1.Stats()
+	t.Logf("tier after 20 kills: %+v", s)
+	if s.ConnEvictions == 0 {
+		t.Error("no entry was dropped with its killed connection")
+	}
+}
+
+// TestL1RedisRestarted: Redis restarts (empty) and the key is written anew: no read
+// after the bound gets the value from before the restart, and the tier recovers.
+func TestL1RedisRestarted(t *testing.T) {
+	srv := redistest.Start(t)
+	svc, l1 := l1Service(t, srv.Addr(), redistest.Prefix(t), config.ModeHTTP, nil)
+	raw := itRaw(t, srv.Addr(), "")
+	l1External(t, raw, svc.Key("p:1"), "before")
+	l1Warm(t, svc, "p:1")
+	srv.Kill()
+	srv.Restart()
+	l1External(t, raw, svc.Key("p:1"), "after")
+	time.Sleep(l1Bound)
+	for range 5 {
+		// The first reads may find the old connection dead and bypass; none may be old.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		v, res, err := svc.GetOrSet(ctx, "p:1", time.Minute, func(context.Context) (string, error) { return "fetched", nil })
+		cancel()
+		if err != nil || v == "before" {
+			t.Fatalf("after a restart: %q %v %v (%v)", v, res.Outcome, res.Tier, err)
+		}
+	}
+	if v := l1Warm(t, svc, "p:1"); v != "after" {
+		t.Fatalf("L1 serves %q, want after", v)
+	}
+	t.Logf("tier: %+v", l1.Stats())
+}
+
+// TestL1ServerRefusesTracking: a server without CLIENT (renamed away, as some managed
+// services restrict it) gets L2 only: right values, no L1 hit, and the tier says why.
+func TestL1ServerRefusesTracking(t *testing.T) {
+	srv := redistest.Start(t, "--rename-command", "CLIENT", "")
+	svc, l1 := l1Service(t, srv.Addr(), redistest.Prefix(t), config.ModeHTTP, nil)
+	raw := itRaw(t, srv.Addr(), "")
+	l1External(t, raw, svc.Key("p:1"), "one")
+	for range 50 {
+		v, res := l1Read(t, svc, "p:1")
+		if v != "one" || res.Outcome != cache.Hit || res.Tier != cache.TierL2 {
+			t.Fatalf("got %q %v %v, want an L2 hit of one", v, res.Outcome, res.Tier)
+		}
+	}
+	on, why := l1.State()
+	if on || !strings.Contains(why, "refused") {
+		t.Errorf("tier state: on=%v %q, want off with the refusal", on, why)
+	}
+	if n := svc.Stats().L1Hits; n != 0 {
+		t.Errorf("%d L1 hits from a server without tracking", n)
+	}
+}
+
+// TestL1NoBarrierNoHit: while the server does not answer (SIGSTOP), no barrier can
+// complete, so once the bound has passed the tier serves nothing: reads fall back
+// (bypass to the source) instead of serving what memory holds.
+func TestL1NoBarrierNoHit(t *testing.T) {
+	srv := redistest.Start(t)
+	svc, l1 := l1Service(t, srv.Addr(), redistest.Prefix(t), config.ModeHTTP, map[string]string{"REDIS_READ_TIMEOUT": "100ms"})
+	raw := itRaw(t, srv.Addr(), "")
+	l1External(t, raw, svc.Key("p:1"), "one")
+	l1Warm(t, svc, "p:1")
+	srv.Pause()
+	defer srv.Resume()
+	time.Sleep(l1Bound)
+	for range 3 {
+		_, res := l1Read(t, svc, "p:1")
+		if res.Tier == cache.TierL1 {
+			t.Fatalf("served from L1 while no barrier could complete: %+v", res)
+		}
+	}
+	if s := l1.Stats(); s.BarrierFails == 0 && s.Refused == 0 {
+		t.Errorf("no failed barrier or refused lookup counted: %+v", s)
+	}
+}
