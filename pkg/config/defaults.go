@@ -59,6 +59,7 @@ func (c *Config) Resolve() {
 	if r.PoolSize == 0 {
 		r.PoolSize = pick(lambda, 2, max(16, 8*runtime.GOMAXPROCS(0)))
 	}
+	c.resolveDatabase()
 }
 
 // DefaultKeyPrefix is the key prefix of stage when CACHE_KEY_PREFIX is not set:

@@ -119,6 +119,7 @@ func (c *Config) validate() []string {
 	if c.HTTP.MetricsNamespace == "" {
 		add("METRICS_NAMESPACE", "must not be empty")
 	}
+	bad = append(bad, c.validateDatabase()...)
 	return bad
 }
 

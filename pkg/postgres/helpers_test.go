@@ -10,30 +10,14 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// seeded returns the URL of a fresh schema on the shared server holding the migrated
-// schema and the sample catalog.
 func seeded(tb testing.TB) (schema, u string) {
 	tb.Helper()
-	schema, u = pgtest.Schema(tb, pgtest.SharedURL(tb))
-	migrateAndSeed(tb, u)
-	return schema, u
+	return pgtest.Seeded(tb)
 }
 
 func migrateAndSeed(tb testing.TB, u string) {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	c := connect(tb, u)
-	if _, err := postgres.Migrate(ctx, c); err != nil {
-		tb.Fatal(err)
-	}
-	ps, err := postgres.CatalogProducts()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if n, err := postgres.Seed(ctx, c, ps); err != nil || n != int64(len(ps)) {
-		tb.Fatalf("Seed = %d, %v; want %d", n, err, len(ps))
-	}
+	pgtest.MigrateAndSeed(tb, u)
 }
 
 func connect(tb testing.TB, u string) *pgx.Conn {

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/acmestore/storeapi/pkg/internal/redistest"
+	"github.com/acmestore/storeapi/pkg/postgres"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -285,4 +286,35 @@ func (s *Server) signal(sig syscall.Signal) {
 		<-done
 	}
 	s.cmd = nil
+}
+
+// Seeded returns the URL of a fresh schema on the shared server (see Schema) holding
+// the migrated schema and the sample catalog's 1,000 products.
+func Seeded(tb testing.TB) (schema, schemaURL string) {
+	tb.Helper()
+	schema, schemaURL = Schema(tb, SharedURL(tb))
+	MigrateAndSeed(tb, schemaURL)
+	return schema, schemaURL
+}
+
+// MigrateAndSeed applies the migrations and seeds the sample catalog at u.
+func MigrateAndSeed(tb testing.TB, u string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, u)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if _, err := postgres.Migrate(ctx, c); err != nil {
+		tb.Fatal(err)
+	}
+	ps, err := postgres.CatalogProducts()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if n, err := postgres.Seed(ctx, c, ps); err != nil || n != int64(len(ps)) {
+		tb.Fatalf("pgtest: seed = %d, %v; want %d", n, err, len(ps))
+	}
 }

@@ -1,0 +1,144 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/acmestore/storeapi/pkg/api"
+	"github.com/acmestore/storeapi/pkg/app"
+	"github.com/acmestore/storeapi/pkg/config"
+	"github.com/acmestore/storeapi/pkg/internal/pgtest"
+	"github.com/acmestore/storeapi/pkg/internal/redistest"
+	"github.com/acmestore/storeapi/pkg/postgres"
+	"github.com/acmestore/storeapi/pkg/product"
+	"github.com/redis/go-redis/v9"
+)
+
+// get asks a's getProduct handler for id and returns the product and X-Cache.
+func get(tb testing.TB, a *app.App, id string) (product.Product, string) {
+	tb.Helper()
+	w := httptest.NewRecorder()
+	a.API.GetProduct().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/products/"+id, nil))
+	if w.Code != http.StatusOK {
+		tb.Fatalf("GET /products/%s: %d %s", id, w.Code, w.Body)
+	}
+	var p product.Product
+	if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil {
+		tb.Fatal(err)
+	}
+	return p, w.Header().Get("X-Cache")
+}
+
+// In the HTTP mode, with DATABASE_URL set, products come from PostgreSQL and a change
+// made with psql leaves Redis through the App's listener: the cached entry is
+// removed, and the next read is a MISS that returns the new price.
+func TestPostgresChangeLeavesRedisThroughTheListener(t *testing.T) {
+	_, dbURL := pgtest.Seeded(t)
+	addr := redistest.SharedAddr(t)
+	prefix := redistest.Prefix(t)
+	a := newApp(t, map[string]string{
+		"REDIS_URL": "redis://" + addr, "CACHE_KEY_PREFIX": prefix, "DATABASE_URL": dbURL,
+	}, config.ModeHTTP)
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	t.Cleanup(func() { _, _ = a.API.Cache.Clear(context.Background(), "*") })
+
+	if _, ok := a.API.Source.(*postgres.Source); !ok {
+		t.Fatalf("source is %T, want the PostgreSQL source", a.API.Source)
+	}
+	before, xc := get(t, a, "prod-0003")
+	if xc != "MISS" {
+		t.Fatalf("first read: X-Cache %s", xc)
+	}
+	if _, xc := get(t, a, "prod-0003"); xc != "HIT" {
+		t.Fatalf("second read: X-Cache %s", xc)
+	}
+	key := prefix + api.ProductKeys.Key("prod-0003")
+	if n := rdb.Exists(context.Background(), key).Val(); n != 1 {
+		t.Fatalf("%s not in Redis after a read", key)
+	}
+	// The listener connects in the background: until it listens, a change goes
+	// unheard, so the change is repeated every half second until one is heard.
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; rdb.Exists(context.Background(), key).Val() == 1; i++ {
+		if time.Now().After(deadline) {
+			t.Fatal("the change never left Redis")
+		}
+		if i%100 == 0 {
+			pgtest.Psql(t, dbURL, `UPDATE products SET price_amount = price_amount + 100 WHERE id = 'prod-0003'`)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	want := pgtest.Psql(t, dbURL, `SELECT price_amount FROM products WHERE id = 'prod-0003'`)
+	after, xc := get(t, a, "prod-0003")
+	if xc != "MISS" || strconv.FormatInt(after.Price.Amount, 10) != want || after.Price.Amount <= before.Price.Amount {
+		t.Fatalf("after the change: X-Cache %s, price %d; want MISS and %s (was %d)", xc, after.Price.Amount, want, before.Price.Amount)
+	}
+}
+
+// Under Lambda nothing touches the database before the first request needs it (no
+// INIT I/O, no listener), the pool holds one connection, and Close closes it.
+func TestPostgresUnderLambdaDialsLazilyWithOneConnection(t *testing.T) {
+	_, dbURL := pgtest.Seeded(t)
+	addr := redistest.SharedAddr(t)
+	prefix := redistest.Prefix(t)
+
+	// A proxy in front of PostgreSQL counts connections.
+	target, err := net.ResolveTCPAddr("tcp", "127.0.0.1:5432")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var accepts atomic.Int64
+	go forward(ln, target.String(), &accepts)
+	defer ln.Close()
+	proxied := replaceHost(t, dbURL, ln.Addr().String())
+
+	cfg, err := config.Parse(map[string]string{
+		"REDIS_URL": "redis://" + addr, "CACHE_KEY_PREFIX": prefix, "DATABASE_URL": proxied,
+	}, config.ModeLambda)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	t.Cleanup(func() { _, _ = a.API.Cache.Clear(context.Background(), "*") })
+	time.Sleep(100 * time.Millisecond)
+	if n := accepts.Load(); n != 0 {
+		t.Fatalf("%d database connections before the first request", n)
+	}
+	for _, id := range []string{"prod-0001", "prod-0002", "prod-0003", "prod-0001"} {
+		get(t, a, id)
+	}
+	if n := accepts.Load(); n != 1 {
+		t.Errorf("%d database connections for three misses, want 1", n)
+	}
+	if st := a.API.Source.(*postgres.Source).Stat(); st.MaxConns() != 1 || st.TotalConns() != 1 {
+		t.Errorf("pool: max %d, open %d; want 1 and 1", st.MaxConns(), st.TotalConns())
+	}
+}
+
+// replaceHost returns u with its host:port replaced by hostport.
+func replaceHost(tb testing.TB, u, hostport string) string {
+	tb.Helper()
+	p, err := url.Parse(u)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p.Host = hostport
+	return p.String()
+}
