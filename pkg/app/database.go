@@ -17,7 +17,7 @@ import (
 // newPostgres returns the PostgreSQL source DATABASE_URL names. Like the Redis
 // client, it dials on its first query and reads DATABASE_PASSWORD_SECRET_ARN then.
 func newPostgres(cfg config.Config) (*postgres.Source, error) {
-	o, err := postgresOptions(cfg)
+	o, err := PostgresOptions(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -28,8 +28,9 @@ func newPostgres(cfg config.Config) (*postgres.Source, error) {
 	return src, nil
 }
 
-// postgresOptions translates the configuration into the source's options.
-func postgresOptions(cfg config.Config) (postgres.Options, error) {
+// PostgresOptions translates the configuration into the PostgreSQL source's options;
+// the migrate command connects with them too.
+func PostgresOptions(cfg config.Config) (postgres.Options, error) {
 	o := postgres.Options{
 		MaxConns:       int32(min(cfg.Database.MaxConns, 1<<20)),
 		ConnectTimeout: cfg.Database.ConnectTimeout,
@@ -66,7 +67,7 @@ func startDatabase(cfg config.Config, src product.Source, svc *cache.Service) (*
 	if cfg.Mode != config.ModeHTTP || !cfg.Database.Listen {
 		return d, nil
 	}
-	o, err := postgresOptions(cfg)
+	o, err := PostgresOptions(cfg)
 	if err != nil {
 		return nil, err
 	}
