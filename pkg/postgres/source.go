@@ -153,9 +153,12 @@ func (s *Source) Product(ctx context.Context, id string) (product.Product, error
 	ctx, cancel := context.WithTimeout(ctx, s.opts.QueryTimeout)
 	defer cancel()
 
-	// One round trip: the statement timeout of this query, then the query.
+	// One round trip: the statement timeout of this query, then the query. A batch is
+	// one implicit transaction (one Sync), so the setting is local to it and never
+	// outlives the query on the connection, which matters behind a transaction pooler
+	// (PgBouncer, RDS Proxy) that hands the connection to other clients.
 	var b pgx.Batch
-	b.Queue("SELECT set_config('statement_timeout', $1, false)", statementTimeout(ctx))
+	b.Queue("SELECT set_config('statement_timeout', $1, true)", statementTimeout(ctx))
 	b.Queue(selectProduct, id)
 	br := pool.SendBatch(ctx, &b)
 	_, err = br.Exec()
