@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,8 +18,10 @@ import (
 	"github.com/acmestore/storeapi/pkg/config"
 	"github.com/acmestore/storeapi/pkg/internal/pgtest"
 	"github.com/acmestore/storeapi/pkg/internal/redistest"
+	"github.com/acmestore/storeapi/pkg/internal/secrettest"
 	"github.com/acmestore/storeapi/pkg/postgres"
 	"github.com/acmestore/storeapi/pkg/product"
+	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -141,4 +144,49 @@ func replaceHost(tb testing.TB, u, hostport string) string {
 	}
 	p.Host = hostport
 	return p.String()
+}
+
+// With DATABASE_PASSWORD_SECRET_ARN the database password comes from Secrets Manager
+// (here the JSON of an RDS secret, whose username replaces the URL's), read on the
+// first connection and not before; a wrong one is db_auth_failed, and no error shows
+// the password.
+func TestPostgresPasswordFromSecretsManager(t *testing.T) {
+	srv := pgtest.Start(t)
+	pgtest.MigrateAndSeed(t, srv.URL())
+	const pw = "s3cr3t-db-pw"
+	pgtest.Exec(t, srv.URL(), `CREATE ROLE app LOGIN PASSWORD '`+pw+`'; GRANT SELECT ON products TO app`)
+	srv.HBA("host all postgres 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256")
+
+	sm := secrettest.Start(t)
+	sm.Setenv(t)
+	arn := secrettest.ARN("rds-app")
+	sm.Put(arn, `{"username":"app","password":"`+pw+`","engine":"postgres"}`)
+	a := newApp(t, map[string]string{
+		"REDIS_URL":                    "redis://" + miniredis.RunT(t).Addr(),
+		"DATABASE_URL":                 "postgres://nobody@" + srv.Addr() + "/test?sslmode=disable",
+		"DATABASE_PASSWORD_SECRET_ARN": arn,
+	}, config.ModeLambda)
+	if n := sm.Requests(); n != 0 {
+		t.Fatalf("%d Secrets Manager reads before the first request", n)
+	}
+	if p, xc := get(t, a, "prod-0007"); xc != "MISS" || p.ID != "prod-0007" {
+		t.Fatalf("read through the secret's credentials: %s %s", p.ID, xc)
+	}
+	if n := sm.Requests(); n != 1 {
+		t.Errorf("%d Secrets Manager reads, want 1", n)
+	}
+
+	sm.Put(arn, `{"username":"app","password":"wrong-`+pw+`"}`)
+	b := newApp(t, map[string]string{
+		"REDIS_URL":                    "redis://" + miniredis.RunT(t).Addr(),
+		"DATABASE_URL":                 "postgres://nobody@" + srv.Addr() + "/test?sslmode=disable",
+		"DATABASE_PASSWORD_SECRET_ARN": arn,
+	}, config.ModeLambda)
+	_, err := b.API.Source.Product(context.Background(), "prod-0007")
+	if got := postgres.CauseOf(err); got != postgres.CauseAuthFailed {
+		t.Fatalf("wrong password: cause %q (%v), want db_auth_failed", got, err)
+	}
+	if strings.Contains(err.Error(), pw) {
+		t.Errorf("the error shows the password: %v", err)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -182,4 +183,65 @@ func TestListenerReconnectsAfterARestart(t *testing.T) {
 	if st := l.Stats(); st.CatchUps != 1 {
 		t.Errorf("stats %+v: want a catch-up after the restart", st)
 	}
+}
+
+// batchRecorder keeps the size of every Invalidate call.
+type batchRecorder struct {
+	recorder
+	sizes []int
+}
+
+// One statement changing all 1,000 rows reaches Invalidate as every id, in calls of
+// at most 500; and Run, once cancelled, leaves no connection behind.
+func TestListenerBulkChangeAndClose(t *testing.T) {
+	_, u := seeded(t)
+	app := "lsn-" + strings.ReplaceAll(t.Name(), "/", "-")
+	lu := u + "&application_name=" + app
+	var br batchRecorder
+	l, err := postgres.NewListener(lu, postgres.ListenerOptions{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Invalidate: func(ctx context.Context, ids []string) error {
+			br.mu.Lock()
+			br.sizes = append(br.sizes, len(ids))
+			br.mu.Unlock()
+			return br.invalidate(ctx, ids)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	waitFor(t, "the first connect", func() bool { return l.Stats().Connects == 1 })
+	conns := func() string {
+		return pgtest.Psql(t, u, `SELECT count(*) FROM pg_stat_activity WHERE application_name = '`+app+`'`)
+	}
+	if n := conns(); n != "1" {
+		t.Errorf("%s listener connections, want 1", n)
+	}
+
+	pgtest.Psql(t, u, `UPDATE products SET stock = stock + 1`)
+	waitFor(t, "all 1,000 ids", func() bool { return l.Stats().Invalidated >= 1000 })
+	br.mu.Lock()
+	distinct := map[string]bool{}
+	for _, id := range br.ids {
+		distinct[id] = true
+	}
+	for _, n := range br.sizes {
+		if n > 500 {
+			t.Errorf("an Invalidate call of %d ids, want at most 500", n)
+		}
+	}
+	br.mu.Unlock()
+	if len(distinct) != 1000 {
+		t.Errorf("%d distinct ids invalidated, want 1000", len(distinct))
+	}
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	// The server ends the backend a moment after the client closes.
+	waitFor(t, "no listener connection after Run returned", func() bool { return conns() == "0" })
 }

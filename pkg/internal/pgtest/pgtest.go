@@ -318,3 +318,19 @@ func MigrateAndSeed(tb testing.TB, u string) {
 		tb.Fatalf("pgtest: seed = %d, %v; want %d", n, err, len(ps))
 	}
 }
+
+// HBA replaces the server's pg_hba.conf with lines and reloads it, so a test can
+// require passwords (scram-sha-256) of some roles.
+func (s *Server) HBA(lines string) {
+	s.tb.Helper()
+	p := filepath.Join(s.Dir, "data", "pg_hba.conf")
+	if err := os.WriteFile(p, []byte(lines+"\n"), 0o600); err != nil {
+		s.tb.Fatalf("pgtest: %v", err)
+	}
+	if s.cred != nil {
+		if err := os.Chown(p, int(s.cred.Uid), int(s.cred.Gid)); err != nil {
+			s.tb.Fatalf("pgtest: %v", err)
+		}
+	}
+	Exec(s.tb, s.adminURL(), "SELECT pg_reload_conf()")
+}
