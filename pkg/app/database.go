@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
+	"time"
 
 	"github.com/acmestore/storeapi/pkg/api"
 	"github.com/acmestore/storeapi/pkg/cache"
@@ -12,6 +14,7 @@ import (
 	"github.com/acmestore/storeapi/pkg/postgres"
 	"github.com/acmestore/storeapi/pkg/product"
 	"github.com/acmestore/storeapi/pkg/secret"
+	"github.com/redis/go-redis/v9"
 )
 
 // newPostgres returns the PostgreSQL source DATABASE_URL names. Like the Redis
@@ -77,6 +80,7 @@ func startDatabase(cfg config.Config, src product.Source, svc *cache.Service) (*
 		ConnectTimeout: cfg.Database.ConnectTimeout,
 		Credentials:    o.Credentials,
 		Logger:         slog.Default(),
+		Checkpoints:    checkpoints{svc: svc, key: CheckpointKey(cfg.Cache.KeyPrefix)},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
@@ -102,6 +106,47 @@ func ProductInvalidator(svc *cache.Service) func(ctx context.Context, ids []stri
 		_, err := svc.Invalidate(ctx, keys...)
 		return err
 	}
+}
+
+// CheckpointKey returns the key of the product listeners' shared checkpoint beside
+// the cache key prefix, as api.TallyKey does for the figures: "store:dev:" gives
+// "store:dev#products:listener". It is not a cache entry, so no cacheClear removes it.
+func CheckpointKey(prefix string) string {
+	return strings.TrimSuffix(prefix, ":") + "#products:listener"
+}
+
+// checkpointTTL bounds how far back a starting listener catches up: a checkpoint not
+// refreshed for a day (no listener ran) is dropped, and changes older than that are
+// left to the TTL.
+const checkpointTTL = 24 * time.Hour
+
+// checkpoints keeps the listeners' checkpoint in the Redis they invalidate, so that
+// a listener that starts catches up from the last one any listener of this cache
+// saved (see postgres.ListenerOptions.Checkpoints).
+type checkpoints struct {
+	svc *cache.Service
+	key string
+}
+
+// Load returns the saved checkpoint, "" if none.
+func (c checkpoints) Load(ctx context.Context) (string, error) {
+	var v string
+	err := c.svc.Do(ctx, func(ctx context.Context, r redis.UniversalClient) error {
+		var err error
+		v, err = r.Get(ctx, c.key).Result()
+		return err
+	})
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	return v, err
+}
+
+// Save records checkpoint for a day.
+func (c checkpoints) Save(ctx context.Context, checkpoint string) error {
+	return c.svc.Do(ctx, func(ctx context.Context, r redis.UniversalClient) error {
+		return r.Set(ctx, c.key, checkpoint, checkpointTTL).Err()
+	})
 }
 
 // close stops the listener, waiting for it within ctx, and closes the pool.

@@ -45,14 +45,10 @@ func get(tb testing.TB, a *app.App, id string) (product.Product, string) {
 // removed, and the next read is a MISS that returns the new price.
 func TestPostgresChangeLeavesRedisThroughTheListener(t *testing.T) {
 	_, dbURL := pgtest.Seeded(t)
-	addr := redistest.SharedAddr(t)
-	prefix := redistest.Prefix(t)
+	addr, prefix, rdb := sharedRedis(t)
 	a := newApp(t, map[string]string{
 		"REDIS_URL": "redis://" + addr, "CACHE_KEY_PREFIX": prefix, "DATABASE_URL": dbURL,
 	}, config.ModeHTTP)
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	defer rdb.Close()
-	t.Cleanup(func() { _, _ = a.API.Cache.Clear(context.Background(), "*") })
 
 	if _, ok := a.API.Source.(*postgres.Source); !ok {
 		t.Fatalf("source is %T, want the PostgreSQL source", a.API.Source)
@@ -91,8 +87,7 @@ func TestPostgresChangeLeavesRedisThroughTheListener(t *testing.T) {
 // INIT I/O, no listener), the pool holds one connection, and Close closes it.
 func TestPostgresUnderLambdaDialsLazilyWithOneConnection(t *testing.T) {
 	_, dbURL := pgtest.Seeded(t)
-	addr := redistest.SharedAddr(t)
-	prefix := redistest.Prefix(t)
+	addr, prefix, _ := sharedRedis(t)
 
 	// A proxy in front of PostgreSQL counts connections.
 	target, err := net.ResolveTCPAddr("tcp", "127.0.0.1:5432")
@@ -119,7 +114,6 @@ func TestPostgresUnderLambdaDialsLazilyWithOneConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	t.Cleanup(func() { _, _ = a.API.Cache.Clear(context.Background(), "*") })
 	time.Sleep(100 * time.Millisecond)
 	if n := accepts.Load(); n != 0 {
 		t.Fatalf("%d database connections before the first request", n)
@@ -189,4 +183,69 @@ func TestPostgresPasswordFromSecretsManager(t *testing.T) {
 	if strings.Contains(err.Error(), pw) {
 		t.Errorf("the error shows the password: %v", err)
 	}
+}
+
+// A change committed while no App runs (a deploy: the old process stopped, the new one
+// not yet started) leaves Redis when the next App starts: its listener catches up from
+// the checkpoint the last one kept in Redis, with no read needed.
+func TestPostgresChangeDuringADeployLeavesRedis(t *testing.T) {
+	_, dbURL := pgtest.Seeded(t)
+	addr, prefix, rdb := sharedRedis(t)
+	env := map[string]string{"REDIS_URL": "redis://" + addr, "CACHE_KEY_PREFIX": prefix, "DATABASE_URL": dbURL}
+	ctx := context.Background()
+	key := prefix + api.ProductKeys.Key("prod-0051")
+
+	cfg, err := config.Parse(env, config.ModeHTTP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := app.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get(t, old, "prod-0051")
+	deadline := time.Now().Add(10 * time.Second)
+	for rdb.Get(ctx, app.CheckpointKey(prefix)).Val() == "" {
+		if time.Now().After(deadline) {
+			t.Fatal("the listener saved no checkpoint")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	pgtest.Psql(t, dbURL, `UPDATE products SET stock = stock + 1 WHERE id = 'prod-0051'`)
+	if rdb.Exists(ctx, key).Val() != 1 {
+		t.Fatal("the entry left Redis with no listener running")
+	}
+	newApp(t, env, config.ModeHTTP)
+	deadline = time.Now().Add(10 * time.Second)
+	for rdb.Exists(ctx, key).Val() == 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the change made during the deploy never left Redis")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// sharedRedis returns the shared Redis's address, a random key prefix and a client,
+// and removes at the end every key the test's Apps wrote there: the entries under the
+// prefix, and the figures and the listeners' checkpoint beside it. (Cleanups run last
+// first, so the Apps, built later, have closed and flushed by then.)
+func sharedRedis(tb testing.TB) (addr, prefix string, rdb *redis.Client) {
+	tb.Helper()
+	addr, prefix = redistest.SharedAddr(tb), redistest.Prefix(tb)
+	rdb = redis.NewClient(&redis.Options{Addr: addr})
+	tb.Cleanup(func() {
+		ctx := context.Background()
+		keys := []string{api.TallyKey(prefix), app.CheckpointKey(prefix)}
+		iter := rdb.Scan(ctx, 0, prefix+"*", 500).Iterator()
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		rdb.Del(ctx, keys...)
+		_ = rdb.Close()
+	})
+	return addr, prefix, rdb
 }

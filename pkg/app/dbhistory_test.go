@@ -16,7 +16,6 @@ import (
 	"github.com/acmestore/storeapi/pkg/config"
 	"github.com/acmestore/storeapi/pkg/internal/history"
 	"github.com/acmestore/storeapi/pkg/internal/pgtest"
-	"github.com/acmestore/storeapi/pkg/internal/redistest"
 	"github.com/acmestore/storeapi/pkg/postgres"
 	"github.com/acmestore/storeapi/pkg/product"
 	"github.com/jackc/pgx/v5"
@@ -29,14 +28,12 @@ import (
 // the product's stock, which each UPDATE raises by one.
 func TestDatabaseChangesKeepTheFreshnessPromise(t *testing.T) {
 	_, dbURL := pgtest.Seeded(t)
-	addr := redistest.SharedAddr(t)
-	prefix := redistest.Prefix(t)
+	addr, prefix, _ := sharedRedis(t)
 	a := newApp(t, map[string]string{
 		"REDIS_URL": "redis://" + addr, "CACHE_KEY_PREFIX": prefix, "DATABASE_URL": dbURL,
 		// The test runs its own listener, to record the invalidations.
 		"DATABASE_LISTEN": "false",
 	}, config.ModeHTTP)
-	t.Cleanup(func() { _, _ = a.API.Cache.Clear(context.Background(), "*") })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	conn, err := pgx.Connect(ctx, dbURL)

@@ -10,9 +10,7 @@ import (
 	"github.com/acmestore/storeapi/pkg/api"
 	"github.com/acmestore/storeapi/pkg/config"
 	"github.com/acmestore/storeapi/pkg/internal/pgtest"
-	"github.com/acmestore/storeapi/pkg/internal/redistest"
 	"github.com/jackc/pgx/v5"
-	"github.com/redis/go-redis/v9"
 )
 
 // BenchmarkChangePropagation measures, in the HTTP mode with the App's own listener,
@@ -25,14 +23,10 @@ import (
 //	go test ./pkg/app -run '^$' -bench ChangePropagation -benchtime 1000x
 func BenchmarkChangePropagation(b *testing.B) {
 	_, dbURL := pgtest.Seeded(b)
-	addr := redistest.SharedAddr(b)
-	prefix := redistest.Prefix(b)
+	addr, prefix, rdb := sharedRedis(b)
 	a := newApp(b, map[string]string{
 		"REDIS_URL": "redis://" + addr, "CACHE_KEY_PREFIX": prefix, "DATABASE_URL": dbURL,
 	}, config.ModeHTTP)
-	b.Cleanup(func() { _, _ = a.API.Cache.Clear(context.Background(), "*") })
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	defer rdb.Close()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {

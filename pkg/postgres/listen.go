@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -56,6 +57,23 @@ type ListenerOptions struct {
 
 	// InvalidateTimeout bounds one call of Invalidate or InvalidateAll. default: 5s
 	InvalidateTimeout time.Duration
+
+	// Checkpoints, if set, keeps the checkpoint beyond this process, where the caches
+	// are: a Listener that starts (a restart, a deploy) catches up from the checkpoint
+	// saved by any Listener feeding the same caches, so changes made while none ran
+	// are not left to the TTL. nil: each Listener starts without a checkpoint.
+	Checkpoints CheckpointStore
+}
+
+// CheckpointStore keeps a Listener's checkpoint where the caches it feeds are. A
+// checkpoint saved by one Listener is valid for every Listener of the same caches:
+// every change it sees has been invalidated there. Errors are logged and otherwise
+// ignored (the Listener then starts without a checkpoint, or keeps its own).
+type CheckpointStore interface {
+	// Load returns the last checkpoint saved, "" if none.
+	Load(ctx context.Context) (string, error)
+	// Save records checkpoint.
+	Save(ctx context.Context, checkpoint string) error
 }
 
 // ListenerStats are a Listener's counts since it was built.
@@ -84,8 +102,9 @@ type ListenerStats struct {
 // Invalidate (Redis down) stops the checkpoint and is followed by the same catch-up
 // until one succeeds.
 //
-// At its first connect a Listener has no checkpoint and catches up on nothing:
-// changes made while no Listener ran reach the caches by their TTL.
+// At its first connect a Listener catches up from the checkpoint in
+// ListenerOptions.Checkpoints, if any; without one, changes made while no Listener ran
+// reach the caches by their TTL.
 type Listener struct {
 	cc *pgx.ConnConfig
 	o  ListenerOptions
@@ -95,6 +114,8 @@ type Listener struct {
 	// Only Run's goroutine touches these.
 	checkpoint string // a snapshot: every change it sees is handled; "" before the first connect
 	dirty      bool   // an invalidation failed since the checkpoint
+	saved      string // the checkpoint last saved in Checkpoints
+	schema     string // the products table's schema, found at connect
 }
 
 // NewListener returns a Listener for the database at url. It does no I/O; Run does.
@@ -203,7 +224,11 @@ func (l *Listener) session(ctx context.Context) error {
 	}
 	l.connects.Add(1)
 	l.o.Logger.LogAttrs(ctx, slog.LevelInfo, "product listener connected", slog.String("channel", channel))
+	l.schema = *schema
 
+	if l.checkpoint == "" {
+		l.checkpoint = l.loadCheckpoint(ctx, conn, *schema)
+	}
 	switch err := l.catchUp(ctx, conn, l.checkpoint); {
 	case errors.Is(err, errInvalidate):
 		// Keep the checkpoint and retry at the next tick, listening meanwhile.
@@ -211,7 +236,7 @@ func (l *Listener) session(ctx context.Context) error {
 	case err != nil:
 		return err
 	default:
-		l.checkpoint, l.dirty = snap, false
+		l.setCheckpoint(ctx, snap, *schema)
 	}
 
 	pending := "" // a snapshot that becomes the checkpoint at the next tick
@@ -317,13 +342,61 @@ func (l *Listener) tick(ctx context.Context, conn *pgx.Conn, pending string) (st
 			}
 			return "", err
 		}
-		l.checkpoint, l.dirty = now, false
+		l.setCheckpoint(ctx, now, l.schema)
 		return "", nil
 	}
 	if pending != "" {
-		l.checkpoint = pending
+		l.setCheckpoint(ctx, pending, l.schema)
 	}
 	return now, nil
+}
+
+// setCheckpoint makes snap the checkpoint, clean, and saves it in the store, if any,
+// stamped with the database and schema it belongs to.
+func (l *Listener) setCheckpoint(ctx context.Context, snap, schema string) {
+	l.checkpoint, l.dirty = snap, false
+	if l.o.Checkpoints == nil || snap == l.saved {
+		return
+	}
+	stamp := l.cc.Database + "/" + schema + "/" + snap
+	if err := l.call(ctx, func(ctx context.Context) error { return l.o.Checkpoints.Save(ctx, stamp) }); err != nil {
+		l.o.Logger.LogAttrs(ctx, slog.LevelWarn, "product listener: cannot save the checkpoint", slog.String("error", err.Error()))
+		return
+	}
+	l.saved = snap
+}
+
+// loadCheckpoint returns the stored checkpoint when it belongs to this database and
+// schema and is a snapshot of this server's past; "" otherwise.
+func (l *Listener) loadCheckpoint(ctx context.Context, conn *pgx.Conn, schema string) string {
+	if l.o.Checkpoints == nil {
+		return ""
+	}
+	var stamp string
+	err := l.call(ctx, func(ctx context.Context) error {
+		var err error
+		stamp, err = l.o.Checkpoints.Load(ctx)
+		return err
+	})
+	if err != nil {
+		l.o.Logger.LogAttrs(ctx, slog.LevelWarn, "product listener: cannot load the checkpoint", slog.String("error", err.Error()))
+		return ""
+	}
+	prefix := l.cc.Database + "/" + schema + "/"
+	snap, ok := strings.CutPrefix(stamp, prefix)
+	if !ok || snap == "" {
+		return ""
+	}
+	// A snapshot from this server's future (another server's, or a restored backup's)
+	// would make the catch-up miss changes: it is not used.
+	var past bool
+	err = conn.QueryRow(ctx, `SELECT pg_snapshot_xmax($1::pg_snapshot) <= pg_snapshot_xmax(pg_current_snapshot())`, snap).Scan(&past)
+	if err != nil || !past {
+		l.o.Logger.LogAttrs(ctx, slog.LevelWarn, "product listener: the saved checkpoint is not this server's; not catching up from it")
+		return ""
+	}
+	l.o.Logger.LogAttrs(ctx, slog.LevelInfo, "product listener: catching up from the saved checkpoint")
+	return snap
 }
 
 // errInvalidate marks a catch-up that read the changes but could not invalidate them.

@@ -245,3 +245,80 @@ func TestListenerBulkChangeAndClose(t *testing.T) {
 	// The server ends the backend a moment after the client closes.
 	waitFor(t, "no listener connection after Run returned", func() bool { return conns() == "0" })
 }
+
+// memStore is a CheckpointStore in memory.
+type memStore struct {
+	mu sync.Mutex
+	v  string
+}
+
+func (m *memStore) Load(context.Context) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.v, nil
+}
+
+func (m *memStore) Save(_ context.Context, v string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.v = v
+	return nil
+}
+
+// A change made while no listener runs (between a stop and a start, as in a deploy)
+// reaches Invalidate when the next listener starts, from the checkpoint the last one
+// saved, and only that change; a checkpoint saved for another schema is not used.
+func TestListenerCatchesUpFromASavedCheckpoint(t *testing.T) {
+	schema, u := seeded(t)
+	store := &memStore{}
+	run := func(rec *recorder) (*postgres.Listener, func()) {
+		t.Helper()
+		l, err := postgres.NewListener(u, postgres.ListenerOptions{
+			Invalidate: rec.invalidate, Checkpoints: store, CheckpointInterval: 50 * time.Millisecond,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- l.Run(ctx) }()
+		waitFor(t, "the connect", func() bool { return l.Stats().Connects == 1 })
+		return l, func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		}
+	}
+
+	var first recorder
+	_, stop := run(&first)
+	pgtest.Psql(t, u, `UPDATE products SET stock = stock + 1 WHERE id = 'prod-0031'`)
+	waitFor(t, "prod-0031", func() bool { return first.has("prod-0031") })
+	time.Sleep(200 * time.Millisecond) // ticks: the saved checkpoint sees that change
+	stop()
+	if !strings.Contains(store.v, "/"+schema+"/") {
+		t.Fatalf("saved checkpoint %q does not name the schema", store.v)
+	}
+
+	pgtest.Psql(t, u, `UPDATE products SET stock = stock + 1 WHERE id = 'prod-0032'`)
+	var second recorder
+	l, stop := run(&second)
+	waitFor(t, "prod-0032 by the catch-up", func() bool { return second.has("prod-0032") })
+	stop()
+	if st := l.Stats(); st.CatchUps != 1 || st.CaughtUp != 1 || st.Notifications != 0 {
+		t.Errorf("stats %+v: want one catch-up of exactly the change made while none ran", st)
+	}
+
+	// Another schema's checkpoint (same database) is not this one's.
+	store.v = strings.Replace(store.v, "/"+schema+"/", "/other/", 1)
+	pgtest.Psql(t, u, `UPDATE products SET stock = stock + 1 WHERE id = 'prod-0033'`)
+	var third recorder
+	l, stop = run(&third)
+	time.Sleep(100 * time.Millisecond)
+	stop()
+	if st := l.Stats(); st.CatchUps != 0 || third.has("prod-0033") {
+		t.Errorf("stats %+v: caught up from another schema's checkpoint", st)
+	}
+}
