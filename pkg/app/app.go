@@ -190,6 +190,7 @@ type App struct {
 
 	l1       *cache.L1
 	tracking *redisclient.Lazy
+	db       *database // the PostgreSQL source's pool and listener, if any
 }
 
 // Option changes how New assembles an App.
@@ -260,6 +261,11 @@ func New(cfg config.Config, opts ...Option) (*App, error) {
 	l1, tracking := newL1(cfg, s.client)
 	co.L1 = l1
 	svc := cache.New(s.client, co)
+	db, err := startDatabase(cfg, s.source, svc)
+	if err != nil {
+		_ = (&App{l1: l1, tracking: tracking}).closeL1()
+		return nil, err
+	}
 	return &App{
 		l1:       l1,
 		tracking: tracking,
@@ -273,12 +279,16 @@ func New(cfg config.Config, opts ...Option) (*App, error) {
 			Version:   Version(),
 		},
 		Client: s.client,
+		db:     db,
 	}, nil
 }
 
-// newSource returns the product source cfg names: the HTTP source at
-// PRODUCT_SOURCE_URL, else the embedded catalog.
+// newSource returns the product source cfg names: PostgreSQL at DATABASE_URL, the
+// HTTP source at PRODUCT_SOURCE_URL, else the embedded catalog.
 func newSource(cfg config.Config) (product.Source, error) {
+	if cfg.Database.ConnString != "" {
+		return newPostgres(cfg)
+	}
 	if cfg.Source.BaseURL != "" {
 		s, err := product.NewHTTPSource(cfg.Source.BaseURL, cfg.Source.Timeout, nil)
 		if err != nil {
@@ -293,8 +303,8 @@ func newSource(cfg config.Config) (product.Source, error) {
 	return c, nil
 }
 
-// Close writes the application figures still pending (see package tally) and closes
-// the Redis client. The write goes through the cache, so it takes at most the
+// Close writes the application figures still pending (see package tally), stops the
+// product listener and closes the database pool, if any, and closes the Redis client. The write goes through the cache, so it takes at most the
 // operation timeout, and none at all while the breaker is open or nothing is
 // pending; counts it could not write are lost. Call Close once the App has stopped
 // serving; Serve calls it at shutdown.
@@ -310,6 +320,8 @@ func (a *App) close(ctx context.Context) error {
 	if a.API.Tally != nil {
 		errs = append(errs, a.API.Tally.Flush(ctx))
 	}
+	// Before the Redis client: the listener invalidates through it.
+	errs = append(errs, a.db.close(ctx))
 	errs = append(errs, a.closeL1(), a.Client.Close())
 	return errors.Join(errs...)
 }

@@ -37,6 +37,8 @@ type Config struct {
 	L1     L1
 	Source Source
 	HTTP   HTTP
+	// Database is the product database (PostgreSQL); see database.go.
+	Database Database
 
 	// Stage is the deployment stage. In "prod", cacheClear refuses to run unless
 	// CacheClearEnabled is set, and health shows details only with HealthToken.

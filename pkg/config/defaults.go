@@ -60,6 +60,7 @@ func (c *Config) Resolve() {
 		r.PoolSize = pick(lambda, 2, max(16, 8*runtime.GOMAXPROCS(0)))
 	}
 	c.resolveL1()
+	c.resolveDatabase()
 }
 
 // DefaultKeyPrefix is the key prefix of stage when CACHE_KEY_PREFIX is not set:

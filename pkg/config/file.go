@@ -27,6 +27,8 @@ func (c *Config) readSecretFiles() []string {
 			"CACHE_CLEAR_TOKEN": c.CacheClearToken != ""}},
 		{"HEALTH_TOKEN_FILE", c.HealthTokenFile, &c.HealthToken, map[string]bool{
 			"HEALTH_TOKEN": c.HealthToken != ""}},
+		{"DATABASE_URL_FILE", c.Database.ConnStringFile, &c.Database.ConnString, map[string]bool{
+			"DATABASE_URL": c.Database.ConnString != ""}},
 	}
 	for _, f := range files {
 		if f.path == "" {

@@ -125,7 +125,8 @@ func (c *Config) validate() []string {
 	if c.HTTP.MetricsNamespace == "" {
 		add("METRICS_NAMESPACE", "must not be empty")
 	}
-	return append(bad, c.validateL1()...)
+	bad = append(bad, c.validateL1()...)
+	return append(bad, c.validateDatabase()...)
 }
 
 // CheckPrefix reports whether p can be a key prefix: non-empty, ending in ':', and free

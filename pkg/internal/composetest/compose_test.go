@@ -64,6 +64,7 @@ func stackEnv(tb testing.TB) map[string]string {
 	return map[string]string{
 		"REDIS_PASSWORD":    "pw-" + randomHex(tb, 12),
 		"RI_ENCRYPTION_KEY": randomHex(tb, 16),
+		"POSTGRES_PASSWORD": "pg-" + randomHex(tb, 12),
 	}
 }
 
@@ -119,6 +120,9 @@ func envValue(s types.ServiceConfig, key string) (string, bool) {
 
 var exactVersion = regexp.MustCompile(`^v?[0-9]+\.[0-9]+\.[0-9]+(-[a-z0-9][a-z0-9.]*)?$`)
 
+// exactPostgresVersion is an exact release of PostgreSQL 10 or later, major.minor.
+var exactPostgresVersion = regexp.MustCompile(`^[1-9][0-9]\.[0-9]+(-[a-z0-9][a-z0-9.]*)?$`)
+
 // imageTag splits an image reference into repository, tag and digest.
 func imageTag(ref string) (repo, tag, digest string) {
 	repo, digest, _ = strings.Cut(ref, "@")
@@ -130,13 +134,18 @@ func imageTag(ref string) (repo, tag, digest string) {
 
 func TestComposeImagesArePinned(t *testing.T) {
 	p := mustLoad(t, stackEnv(t), "app")
-	want := map[string]string{"redis": "redis", "redisinsight": "redis/redisinsight"}
+	want := map[string]string{"redis": "redis", "redisinsight": "redis/redisinsight", "postgres": "postgres"}
 	for name, s := range p.Services {
 		if s.Build != nil && s.Image == "" {
 			continue // built here from the Dockerfile, whose images TestDockerfile checks
 		}
 		repo, tag, digest := imageTag(s.Image)
-		if !exactVersion.MatchString(tag) && digest == "" {
+		exact := exactVersion.MatchString(tag)
+		if repo == "postgres" {
+			// Since PostgreSQL 10 a release is major.minor: 15.20 is one exact release.
+			exact = exactPostgresVersion.MatchString(tag)
+		}
+		if !exact && digest == "" {
 			t.Errorf("service %s: image %q is not pinned to an exact version (want e.g. 7.4.6-alpine, never latest or a bare major)", name, s.Image)
 		}
 		if w, ok := want[name]; ok && repo != w {
@@ -156,7 +165,7 @@ func TestComposeImagesArePinned(t *testing.T) {
 
 func TestComposePortsOnLoopbackOnly(t *testing.T) {
 	p := mustLoad(t, stackEnv(t), "app")
-	for _, name := range []string{"redis", "redisinsight", "app"} {
+	for _, name := range []string{"redis", "redisinsight", "app", "postgres"} {
 		s := service(t, p, name)
 		if len(s.Ports) == 0 {
 			t.Errorf("service %s publishes no port", name)
@@ -170,7 +179,7 @@ func TestComposePortsOnLoopbackOnly(t *testing.T) {
 			}
 		}
 	}
-	defaults := map[string]string{"redis": "6379", "redisinsight": "5540", "app": "8080"}
+	defaults := map[string]string{"redis": "6379", "redisinsight": "5540", "app": "8080", "postgres": "5432"}
 	for name, want := range defaults {
 		if got := service(t, p, name).Ports[0].Published; got != want {
 			t.Errorf("service %s: host port %s by default, want %s", name, got, want)
@@ -390,7 +399,7 @@ func derefEnv(s types.ServiceConfig, key string) string {
 }
 
 func TestComposeRefusesToStartWithoutSecrets(t *testing.T) {
-	for _, missing := range []string{"REDIS_PASSWORD", "RI_ENCRYPTION_KEY"} {
+	for _, missing := range []string{"REDIS_PASSWORD", "RI_ENCRYPTION_KEY", "POSTGRES_PASSWORD"} {
 		t.Run(missing, func(t *testing.T) {
 			env := stackEnv(t)
 			delete(env, missing)
