@@ -236,6 +236,7 @@ func merge(rs []result) result {
 	for _, r := range rs {
 		m.Seconds += r.Seconds
 		m.Hits += r.Hits
+		m.L1Hits += r.L1Hits
 		m.Misses += r.Misses
 		m.Bypass += r.Bypass
 		m.Stale += r.Stale

@@ -21,3 +21,14 @@ func TestBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestMergeAddsEveryCount: rounds of one target add up, outcome by outcome.
+func TestMergeAddsEveryCount(t *testing.T) {
+	r := result{Seconds: 1, Hits: 5, L1Hits: 3, Misses: 1, Bypass: 2, Stale: 4, Other: 1, Sets: 2, Errors: 1}
+	m := merge([]result{r, r})
+	want := result{Seconds: 2, Hits: 10, L1Hits: 6, Misses: 2, Bypass: 4, Stale: 8, Other: 2, Sets: 4, Errors: 2}
+	if m.Seconds != want.Seconds || m.Hits != want.Hits || m.L1Hits != want.L1Hits || m.Misses != want.Misses ||
+		m.Bypass != want.Bypass || m.Stale != want.Stale || m.Other != want.Other || m.Sets != want.Sets || m.Errors != want.Errors {
+		t.Fatalf("merge = %+v, want %+v", m, want)
+	}
+}
