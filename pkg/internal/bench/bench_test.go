@@ -38,12 +38,15 @@ type env struct {
 	fullKey string // the Redis key
 	value   string // the stored product bytes
 
-	handler http.Handler  // app.Handler(app.GetProduct, ...)
-	lambda  *serve.Lambda // the Lambda entry around handler, as serve.Run builds it
-	lstd    *serve.Lambda // the same with encoding/json as its codec
-	ctx     context.Context
-	eventV2 []byte
-	eventV1 []byte
+	handler http.Handler // app.Handler(app.GetProduct, ...)
+	// handlerL1 is the same handler of an App in the HTTP mode with the in-process
+	// tier on (CACHE_L1=on), on the same Redis and prefix.
+	handlerL1 http.Handler
+	lambda    *serve.Lambda // the Lambda entry around handler, as serve.Run builds it
+	lstd      *serve.Lambda // the same with encoding/json as its codec
+	ctx       context.Context
+	eventV2   []byte
+	eventV1   []byte
 }
 
 func readEvent(tb testing.TB, name string) []byte {
@@ -89,14 +92,29 @@ func setup(tb testing.TB) *env {
 	})
 	logger := telemetry.NewLogger(io.Discard, cfg.LogLevel)
 	h := app.Handler(app.GetProduct, a.API, logger)
+	cfgL1, err := config.Parse(map[string]string{
+		"REDIS_URL":          "redis://" + addr,
+		"CACHE_KEY_PREFIX":   prefix,
+		"REDIS_READ_TIMEOUT": "1s",
+		"CACHE_L1":           "on",
+	}, config.ModeHTTP)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	aL1, err := app.New(cfgL1)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = aL1.Close() })
 	e := &env{
-		a:       a.API,
-		raw:     raw,
-		key:     api.ProductKeys.Key(productID),
-		handler: h,
-		lambda:  serve.NewLambda(h, app.LambdaOptions(app.GetProduct, logger)),
-		eventV2: readEvent(tb, "getproduct.v2.json"),
-		eventV1: readEvent(tb, "getproduct.v1.json"),
+		a:         a.API,
+		raw:       raw,
+		key:       api.ProductKeys.Key(productID),
+		handler:   h,
+		handlerL1: app.Handler(app.GetProduct, aL1.API, logger),
+		lambda:    serve.NewLambda(h, app.LambdaOptions(app.GetProduct, logger)),
+		eventV2:   readEvent(tb, "getproduct.v2.json"),
+		eventV1:   readEvent(tb, "getproduct.v1.json"),
 	}
 	so := app.LambdaOptions(app.GetProduct, logger)
 	so.Codec = nil
@@ -119,6 +137,7 @@ func setup(tb testing.TB) *env {
 	}
 	e.value = v
 	// Warm both pools, so no path pays a dial.
+	e.warmL1(tb)
 	for _, f := range e.paths() {
 		if err := f.fn(); err != nil {
 			tb.Fatalf("%s: %v", f.name, err)
@@ -152,15 +171,38 @@ func (e *env) getOrSet() error {
 	return nil
 }
 
-func (e *env) handlerGet() error {
+func (e *env) handlerGet() error { return get(e.handler, "") }
+
+// warmL1 reads through the L1 handler until the tier answers: it serves a hit only
+// after a barrier on its tracking connection completed within its bound, and the
+// barriers run while reads arrive.
+func (e *env) warmL1(tb testing.TB) {
+	tb.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for e.handlerL1Get() != nil {
+		if time.Now().After(deadline) {
+			tb.Fatal("the in-process tier served no hit within 5 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// handlerL1Get is a hit the in-process tier serves, through the handler.
+func (e *env) handlerL1Get() error { return get(e.handlerL1, "L1") }
+
+// get asks h for the product and checks it was a hit (of tier, when set).
+func get(h http.Handler, tier string) error {
 	r := httptest.NewRequest(http.MethodGet, "/products/"+productID, nil)
 	w := httptest.NewRecorder()
-	e.handler.ServeHTTP(w, r)
+	h.ServeHTTP(w, r)
 	if w.Code != http.StatusOK {
 		return fmt.Errorf("status %d: %s", w.Code, w.Body)
 	}
 	if c := w.Header().Get("X-Cache"); c != "HIT" {
 		return fmt.Errorf("%w: X-Cache %q", errNotHit, c)
+	}
+	if t := w.Header().Get("X-Cache-Tier"); tier != "" && t != tier {
+		return fmt.Errorf("%w: X-Cache-Tier %q, want %s", errNotHit, t, tier)
 	}
 	return nil
 }
@@ -198,6 +240,7 @@ func (e *env) paths() []path {
 		{"ServiceGet", e.serviceGet},
 		{"GetOrSetHit", e.getOrSet},
 		{"Handler", e.handlerGet},
+		{"HandlerL1", e.handlerL1Get},
 		{"LambdaV2", e.lambdaV2},
 		{"LambdaV1", e.lambdaV1},
 		{"LambdaV2StdJSON", e.lambdaV2Std},
@@ -210,6 +253,11 @@ func (e *env) paths() []path {
 func TestPathsOnce(t *testing.T) {
 	e := setup(t)
 	for _, p := range e.paths() {
+		if p.name == "HandlerL1" {
+			// A pause longer than the tier's bound (a loaded machine) sends the
+			// next read to Redis: let the barriers run again first.
+			e.warmL1(t)
+		}
 		if err := p.fn(); err != nil {
 			t.Errorf("%s: %v", p.name, err)
 		}
