@@ -313,10 +313,7 @@ func (c *call) fill(ctx context.Context, lease string) (v string, err error) {
 // left meanwhile does not stop it: the value is fetched, and the lease must be settled
 // either way.
 func (c *call) store(ctx context.Context, lease, value string, ttl time.Duration) {
-	ms := "0"
-	if ttl > 0 {
-		ms = strconv.FormatInt(max(ttl.Milliseconds(), 1), 10)
-	}
+	ms := pxArg(ttl)
 	start := time.Now()
 	var stored int64
 	err := c.s.do(detached(ctx), func(ctx context.Context, cl redis.UniversalClient) error {
@@ -336,6 +333,15 @@ func (c *call) store(ctx context.Context, lease, value string, ttl time.Duration
 	default:
 		c.r.Stored = true
 	}
+}
+
+// pxArg is a TTL as the store scripts take it: milliseconds, at least 1, or "0" for
+// no expiry.
+func pxArg(ttl time.Duration) string {
+	if ttl <= 0 {
+		return "0"
+	}
+	return strconv.FormatInt(max(ttl.Milliseconds(), 1), 10)
 }
 
 // release gives up the lease, best effort (it expires after LeaseTTL anyway), on a

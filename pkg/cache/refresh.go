@@ -222,10 +222,7 @@ func (c *call) backoff(ctx context.Context, holder string) {
 
 // endRefresh settles the refresh lease under the fence (see the endRefresh script).
 func (c *call) endRefresh(ctx context.Context, holder, how, value string, ttl time.Duration) {
-	ms := "0"
-	if ttl > 0 {
-		ms = strconv.FormatInt(max(ttl.Milliseconds(), 1), 10)
-	}
+	ms := pxArg(ttl)
 	start := time.Now()
 	var done int64
 	err := c.s.do(detached(ctx), func(ctx context.Context, cl redis.UniversalClient) error {
