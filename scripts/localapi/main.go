@@ -85,6 +85,11 @@ func run(args []string) error {
 		}
 		defer mr.Close()
 		cfg.Redis.URL = config.Secret("redis://" + mr.Addr())
+		// miniredis has no client tracking: auto would turn the tier on and then off
+		// again on the first read, with a warning that means nothing here.
+		if cfg.L1.L1Mode == config.L1Auto {
+			cfg.L1.L1Mode = config.L1Off
+		}
 	}
 	a, err := app.New(cfg)
 	if err != nil {
