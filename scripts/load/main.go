@@ -104,7 +104,7 @@ func run(args []string, out io.Writer) error {
 	fs.IntVar(&f.rounds, "rounds", 2, "http mode with -baseline: rounds of each (each round runs -n/-d)")
 	fs.BoolVar(&f.jsonOut, "json", false, "print the results as JSON on stdout")
 	fs.StringVar(&f.event, "event", "events/getproduct.v2.json", "lambda mode: the API Gateway v2 event the requests are made from")
-	fs.StringVar(&f.report, "report", "", "also write a report of the run to this file: a self-contained HTML page (throughput, p50/p95/p99 and outcomes per second, the parameters), or the figure alone as SVG for a name ending in .svg")
+	fs.StringVar(&f.report, "report", "", "also write a report of the run to this file: a self-contained HTML page (throughput, p50/p95/p99 and outcomes per second, the parameters), or the figure alone for a name ending in .svg or .png")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

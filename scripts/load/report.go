@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
 )
 
@@ -40,15 +42,22 @@ type bucket struct {
 }
 
 // buckets groups samples by the interval of width their answer came in, from 0 to the
-// last answer, empty intervals included: a second in which nothing was answered is a
-// gap in the run that the report must show, not skip. Percentiles are nearest-rank,
-// as in the tool's totals.
-func buckets(ss []sample, width time.Duration) []bucket {
+// end of the run (or the last answer, if later), empty intervals included: a second
+// in which nothing was answered is a gap in the run that the report must show, not
+// skip. The last interval may be cut short by the end: its rate is over the part the
+// run lasted (an end of 0 is not known: every interval is whole). Percentiles are nearest-rank, as in the tool's totals.
+func buckets(ss []sample, width, end time.Duration) []bucket {
 	if len(ss) == 0 || width <= 0 {
 		return nil
 	}
 	last := slices.MaxFunc(ss, func(a, b sample) int { return int(a.at - b.at) }).at
-	bs := make([]bucket, int(last/width)+1)
+	if end <= 0 {
+		end = (last/width + 1) * width // not known: whole intervals
+	}
+	end = max(end, last)
+	// Enough intervals to hold the last answer and to reach the end.
+	n := max(int(last/width)+1, int((end+width-1)/width))
+	bs := make([]bucket, n)
 	lats := make([][]time.Duration, len(bs))
 	for i := range bs {
 		bs[i].Start = time.Duration(i) * width
@@ -75,7 +84,11 @@ func buckets(ss []sample, width time.Duration) []bucket {
 	}
 	for i := range bs {
 		b := &bs[i]
-		b.PerSec = float64(b.Requests) / width.Seconds()
+		span := width
+		if i == len(bs)-1 && end > b.Start && end-b.Start < width {
+			span = end - b.Start
+		}
+		b.PerSec = float64(b.Requests) / span.Seconds()
 		l := lats[i]
 		if len(l) == 0 {
 			continue
@@ -98,8 +111,9 @@ type reportInfo struct {
 }
 
 // figure draws r's per-second figures as three stacked plots sharing the time axis:
-// throughput, latency percentiles (log scale) and outcomes, and returns the SVG.
-func figure(r result, bs []bucket, caption string) ([]byte, error) {
+// throughput, latency percentiles (log scale) and outcomes, and returns the image in
+// format "svg" or "png".
+func figure(r result, bs []bucket, caption, format string) ([]byte, error) {
 	xs := func(y func(b bucket) (float64, bool)) plotter.XYs {
 		var out plotter.XYs
 		for _, b := range bs {
@@ -163,7 +177,7 @@ func figure(r result, bs []bucket, caption string) ([]byte, error) {
 		return nil, err
 	}
 	lat.Y.Scale = plot.LogScale{}
-	lat.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	lat.Y.Tick.Marker = plot.TickerFunc(ticks125)
 	outs := []series{
 		{"HIT", green, count(func(b bucket) int { return b.Hit })},
 		{"MISS", blue, count(func(b bucket) int { return b.Miss })},
@@ -183,7 +197,11 @@ func figure(r result, bs []bucket, caption string) ([]byte, error) {
 	for _, p := range []*plot.Plot{thr, lat, out} {
 		p.X.Min, p.X.Max = 0, math.Max(bs[len(bs)-1].Start.Seconds(), 1)
 	}
-	c := vgsvg.New(9*vg.Inch, 10*vg.Inch)
+	w, h := 9*vg.Inch, 10*vg.Inch
+	var c vg.CanvasWriterTo = vgsvg.New(w, h)
+	if format == "png" {
+		c = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(110))}
+	}
 	dc := draw.New(c)
 	tiles := draw.Tiles{Rows: 3, Cols: 1, PadX: vg.Millimeter, PadY: 4 * vg.Millimeter,
 		PadTop: 2 * vg.Millimeter, PadBottom: 2 * vg.Millimeter, PadLeft: 2 * vg.Millimeter, PadRight: 4 * vg.Millimeter}
@@ -194,9 +212,24 @@ func figure(r result, bs []bucket, caption string) ([]byte, error) {
 	}
 	var b bytes.Buffer
 	if _, err := c.WriteTo(&b); err != nil {
-		return nil, fmt.Errorf("report: svg: %w", err)
+		return nil, fmt.Errorf("report: %s: %w", format, err)
 	}
 	return b.Bytes(), nil
+}
+
+// ticks125 labels a log axis at 1, 2 and 5 times the powers of ten between min and
+// max, where plot.LogTicks labels only the powers, often one or none on a latency axis.
+func ticks125(min, max float64) []plot.Tick {
+	var ts []plot.Tick
+	for e := math.Floor(math.Log10(min)); e <= math.Ceil(math.Log10(max)); e++ {
+		for _, m := range []float64{1, 2, 5} {
+			v := m * math.Pow(10, e)
+			if v >= min && v <= max {
+				ts = append(ts, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'g', -1, 64)})
+			}
+		}
+	}
+	return ts
 }
 
 // caption is one line of the run's parameters, for the figure.
@@ -258,16 +291,17 @@ HIT {{.R.Hits}}, MISS {{.R.Misses}}, BYPASS {{.R.Bypass}}, STALE {{.R.Stale}}, o
 
 // writeReport writes the report of rs to path: an HTML page that holds everything it
 // shows (the figures as SVG data URLs, the per-second figures as a table, the run's
-// parameters), or, for a path ending in .svg, the figure of the first run alone.
+// parameters), or, for a path ending in .svg or .png, the figure of the first run
+// alone (the target's, in http mode with -baseline).
 func writeReport(path string, f flags, info reportInfo, rs []result) error {
 	var runs []reportRun
 	var svgs [][]byte
 	for _, r := range rs {
-		bs := buckets(r.samples, bucketWidth)
+		bs := buckets(r.samples, bucketWidth, time.Duration(r.Seconds*float64(time.Second)))
 		if len(bs) == 0 {
 			return fmt.Errorf("report: %s: no request was answered", r.Name)
 		}
-		svg, err := figure(r, bs, caption(f, r))
+		svg, err := figure(r, bs, caption(f, r), "svg")
 		if err != nil {
 			return err
 		}
@@ -279,10 +313,19 @@ func writeReport(path string, f flags, info reportInfo, rs []result) error {
 		return fmt.Errorf("report: no run to report")
 	}
 	var b bytes.Buffer
-	if strings.EqualFold(filepath.Ext(path), ".svg") {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".svg":
 		b.Write(svgs[0])
-	} else if err := renderReport(&b, f, info, runs); err != nil {
-		return err
+	case ".png":
+		img, err := figure(rs[0], runs[0].Buckets, caption(f, rs[0]), "png")
+		if err != nil {
+			return err
+		}
+		b.Write(img)
+	default:
+		if err := renderReport(&b, f, info, runs); err != nil {
+			return err
+		}
 	}
 	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("report: %w", err)

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/xml"
 	"errors"
+	"image/png"
 	"io"
 	"os"
 	"path/filepath"
@@ -43,14 +44,24 @@ func TestBuckets(t *testing.T) {
 		{Start: 3 * time.Second, Requests: 1, PerSec: 1, P50: 7 * ms, P95: 7 * ms, P99: 7 * ms, Other: 1},
 		{Start: 4 * time.Second, Requests: 20, PerSec: 20, P50: 10 * ms, P95: 19 * ms, P99: 20 * ms, Hit: 20},
 	}
-	if got := buckets(ss, time.Second); !reflect.DeepEqual(got, want) {
+	if got := buckets(ss, time.Second, 0); !reflect.DeepEqual(got, want) {
 		t.Errorf("buckets:\n got %+v\nwant %+v", got, want)
 	}
-	half := buckets(ss, 500*time.Millisecond)
+	half := buckets(ss, 500*time.Millisecond, 0)
 	if len(half) != 9 || half[0].Requests != 2 || half[0].PerSec != 4 || half[1].Requests != 2 {
 		t.Errorf("half-second buckets: %+v", half)
 	}
-	if got := buckets(nil, time.Second); got != nil {
+	// A run that lasted 6.25 s: two more seconds, the last a quarter of one, its rate
+	// over that quarter.
+	long := buckets(ss, time.Second, 6250*ms)
+	if len(long) != 7 || long[5].Requests != 0 || long[6].Start != 6*time.Second || long[4].PerSec != 20 {
+		t.Errorf("a 6.25 s run: %+v", long)
+	}
+	long = buckets(append(ss, sample{at: 6200 * ms, lat: ms, o: outHit}), time.Second, 6250*ms)
+	if long[6].Requests != 1 || long[6].PerSec != 4 {
+		t.Errorf("the last quarter second: %+v", long[6])
+	}
+	if got := buckets(nil, time.Second, 0); got != nil {
 		t.Errorf("no samples: %+v", got)
 	}
 }
@@ -150,7 +161,7 @@ func TestReportHTML(t *testing.T) {
 
 	// The table: a header and one row per second, its HIT and BYPASS columns the
 	// buckets'.
-	bs := buckets(r.samples, time.Second)
+	bs := buckets(r.samples, time.Second, 0)
 	cells := texts["td"]
 	var rows [][]string
 	for i := 0; i+11 <= len(cells); i++ {
@@ -249,5 +260,26 @@ func TestReportFlag(t *testing.T) {
 	}
 	if rows == 0 || total != 300 {
 		t.Errorf("%d rows counting %d requests, want 300", rows, total)
+	}
+}
+
+// TestReportPNG: a name ending in .png gets the figure as a PNG image.
+func TestReportPNG(t *testing.T) {
+	r := result{Name: "lambda", Concurrency: 1, samples: outageSamples()}
+	path := filepath.Join(t.TempDir(), "outage.png")
+	if err := writeReport(path, flags{keys: "uniform", hitRatio: 1}, reportInfo{}, []result{r}); err != nil {
+		t.Fatal(err)
+	}
+	fh, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	img, err := png.Decode(fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := img.Bounds(); b.Dx() < 500 || b.Dy() < 500 {
+		t.Errorf("a %v image", b)
 	}
 }
