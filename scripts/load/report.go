@@ -118,7 +118,8 @@ func figure(r result, bs []bucket, caption, format string) ([]byte, error) {
 		var out plotter.XYs
 		for _, b := range bs {
 			if v, ok := y(b); ok {
-				out = append(out, plotter.XY{X: b.Start.Seconds(), Y: v})
+				// At the middle of its interval, which it is the figure of.
+				out = append(out, plotter.XY{X: (b.Start + bucketWidth/2).Seconds(), Y: v})
 			}
 		}
 		return out
@@ -195,7 +196,7 @@ func figure(r result, bs []bucket, caption, format string) ([]byte, error) {
 		return nil, err
 	}
 	for _, p := range []*plot.Plot{thr, lat, out} {
-		p.X.Min, p.X.Max = 0, math.Max(bs[len(bs)-1].Start.Seconds(), 1)
+		p.X.Min, p.X.Max = 0, (bs[len(bs)-1].Start + bucketWidth).Seconds()
 	}
 	w, h := 9*vg.Inch, 10*vg.Inch
 	var c vg.CanvasWriterTo = vgsvg.New(w, h)
@@ -297,11 +298,12 @@ func writeReport(path string, f flags, info reportInfo, rs []result) error {
 	var runs []reportRun
 	var svgs [][]byte
 	for _, r := range rs {
-		bs := buckets(r.samples, bucketWidth, time.Duration(r.Seconds*float64(time.Second)))
+		end := time.Duration(r.Seconds * float64(time.Second))
+		bs := buckets(r.samples, bucketWidth, end)
 		if len(bs) == 0 {
 			return fmt.Errorf("report: %s: no request was answered", r.Name)
 		}
-		svg, err := figure(r, bs, caption(f, r), "svg")
+		svg, err := figure(r, plotted(bs, end), caption(f, r), "svg")
 		if err != nil {
 			return err
 		}
@@ -317,7 +319,8 @@ func writeReport(path string, f flags, info reportInfo, rs []result) error {
 	case ".svg":
 		b.Write(svgs[0])
 	case ".png":
-		img, err := figure(rs[0], runs[0].Buckets, caption(f, rs[0]), "png")
+		end := time.Duration(rs[0].Seconds * float64(time.Second))
+		img, err := figure(rs[0], plotted(runs[0].Buckets, end), caption(f, rs[0]), "png")
 		if err != nil {
 			return err
 		}
@@ -331,6 +334,17 @@ func writeReport(path string, f flags, info reportInfo, rs []result) error {
 		return fmt.Errorf("report: %w", err)
 	}
 	return nil
+}
+
+// plotted returns the buckets the figure draws: all but a last one that covers under a
+// tenth of its interval (the moments after -d in which the workers stop), whose rate
+// and percentiles rest on a handful of requests and would draw a cliff that is not
+// in the run. The table keeps it.
+func plotted(bs []bucket, end time.Duration) []bucket {
+	if tail := end % bucketWidth; len(bs) > 1 && tail > 0 && tail < bucketWidth/10 && bs[len(bs)-1].Start == end-tail {
+		return bs[:len(bs)-1]
+	}
+	return bs
 }
 
 // reportRun is one run (target or baseline) on the page.
