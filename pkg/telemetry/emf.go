@@ -50,25 +50,15 @@ func newEMFSpec(namespace string) *emfSpec {
 	s := &emfSpec{}
 	for v := range variants {
 		var ms []emfMetric
-		if v&withCache != 0 {
-			ms = append(ms,
-				emfMetric{metricHit, "Count"},
-				emfMetric{metricMiss, "Count"},
-				emfMetric{metricBypass, "Count"},
-				emfMetric{metricStale, "Count"})
+		for _, m := range metricSpecs {
+			if v&m.needs == m.needs {
+				ms = append(ms, emfMetric{m.Name, m.Unit})
+			}
 		}
-		ms = append(ms, emfMetric{metricLatency, "Milliseconds"})
-		if v&withRedis != 0 {
-			ms = append(ms, emfMetric{metricRedis, "Milliseconds"})
-		}
-		if v&withSource != 0 {
-			ms = append(ms, emfMetric{metricSource, "Milliseconds"})
-		}
-		ms = append(ms, emfMetric{metricServerError, "Count"})
 		// Strings and slices of them always encode: there is no error to handle.
 		b, _ := json.Marshal([]emfDirective{{
 			Namespace:  namespace,
-			Dimensions: [][]string{{keyFunction, keyStage}},
+			Dimensions: [][]string{dimensions},
 			Metrics:    ms,
 		}})
 		s.directives[v] = b

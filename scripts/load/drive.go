@@ -59,6 +59,7 @@ type result struct {
 	FirstError string         `json:"firstError,omitempty"`
 
 	lat, hitLat []time.Duration
+	samples     []sample // with -report only
 }
 
 // sourceFigures are the lambda mode's product source reads during the timed run.
@@ -108,6 +109,7 @@ func drive(ctx context.Context, f flags, name string, ids []string, ctl redis.Un
 		firstErr                           atomic.Value
 		mu                                 sync.Mutex
 		lat, hitLat                        []time.Duration
+		samples                            []sample
 	)
 	ctx, cancel := context.WithTimeout(ctx, f.d)
 	defer cancel()
@@ -137,6 +139,7 @@ func drive(ctx context.Context, f flags, name string, ids []string, ctl redis.Un
 				zipf = mrand.NewZipf(rng, f.zipfS, 1, uint64(len(ids)-1))
 			}
 			mine, mineHit := make([]time.Duration, 0, 4096), make([]time.Duration, 0, 4096)
+			var mineS []sample
 			for ctx.Err() == nil {
 				if f.n > 0 && issued.Add(1) > f.n {
 					break
@@ -185,9 +188,13 @@ func drive(ctx context.Context, f flags, name string, ids []string, ctl redis.Un
 				}
 				done.Add(1)
 				mine = append(mine, d)
+				if f.report != "" {
+					mineS = append(mineS, sample{at: time.Since(start), lat: d, o: o, err: err != nil})
+				}
 			}
 			mu.Lock()
 			lat = append(lat, mine...)
+			samples = append(samples, mineS...)
 			hitLat = append(hitLat, mineHit...)
 			mu.Unlock()
 		})
@@ -200,7 +207,7 @@ func drive(ctx context.Context, f flags, name string, ids []string, ctl redis.Un
 	r := result{
 		Name: name, Concurrency: f.c, Requests: int64(len(lat)), Seconds: elapsed.Seconds(),
 		Hits: hits.Load(), L1Hits: l1Hits.Load(), Misses: misses.Load(), Bypass: bypass.Load(), Stale: stale.Load(), Other: other.Load(), Sets: sets.Load(), Errors: errs.Load(),
-		lat: lat, hitLat: hitLat,
+		lat: lat, hitLat: hitLat, samples: samples,
 	}
 	if s, ok := firstErr.Load().(string); ok {
 		r.FirstError = s
@@ -234,6 +241,12 @@ func merge(rs []result) result {
 	}
 	m := result{Name: rs[0].Name, Concurrency: rs[0].Concurrency}
 	for _, r := range rs {
+		// The rounds follow each other on the report's time axis.
+		off := time.Duration(m.Seconds * float64(time.Second))
+		for _, s := range r.samples {
+			s.at += off
+			m.samples = append(m.samples, s)
+		}
 		m.Seconds += r.Seconds
 		m.Hits += r.Hits
 		m.L1Hits += r.L1Hits

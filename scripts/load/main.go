@@ -78,12 +78,14 @@ type flags struct {
 	rounds     int
 	jsonOut    bool
 	event      string
+	report     string
 	// serveBaseline makes this process the baseline server of a parent run.
 	serveBaseline bool
 }
 
 // run runs the tool with args and writes its report to out.
 func run(args []string, out io.Writer) error {
+	started := time.Now()
 	var f flags
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	fs.StringVar(&f.mode, "mode", "lambda", "lambda (in-process Lambda entry), http (GET -url) or redis (SET/GET through cache.Service)")
@@ -102,6 +104,7 @@ func run(args []string, out io.Writer) error {
 	fs.IntVar(&f.rounds, "rounds", 2, "http mode with -baseline: rounds of each (each round runs -n/-d)")
 	fs.BoolVar(&f.jsonOut, "json", false, "print the results as JSON on stdout")
 	fs.StringVar(&f.event, "event", "events/getproduct.v2.json", "lambda mode: the API Gateway v2 event the requests are made from")
+	fs.StringVar(&f.report, "report", "", "also write a report of the run to this file: a self-contained HTML page (throughput, p50/p95/p99 and outcomes per second, the parameters), or the figure alone for a name ending in .svg or .png")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -303,6 +306,13 @@ func run(args []string, out io.Writer) error {
 		return fmt.Errorf("-mode %q: want lambda, http or redis", f.mode)
 	}
 	report(out, f, results)
+	if f.report != "" {
+		info := reportInfo{Args: args, Redis: cfg.Redis.Redacted(), Started: started}
+		if err := writeReport(f.report, f, info, results); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "load: report written to %s\n", f.report)
+	}
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/acmestore/storeapi/pkg/config"
+	"github.com/awslabs/goformation/v7/cloudformation/cloudwatch"
 	"github.com/awslabs/goformation/v7/cloudformation/global"
 	"github.com/awslabs/goformation/v7/cloudformation/serverless"
 	"github.com/awslabs/goformation/v7/intrinsics"
@@ -159,6 +160,10 @@ func newResource(typ string) any {
 		return &serverless.Function{}
 	case "AWS::Serverless::HttpApi":
 		return &serverless.HttpApi{}
+	case "AWS::CloudWatch::Dashboard":
+		return &cloudwatch.Dashboard{}
+	case "AWS::CloudWatch::Alarm":
+		return &cloudwatch.Alarm{}
 	}
 	return nil
 }
