@@ -284,9 +284,14 @@ func New(cfg config.Config, opts ...Option) (*App, error) {
 		}
 		s.client = redisclient.NewLazy(o)
 	}
+	tracer, err := newTracer(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if s.source == nil {
-		src, err := newSource(cfg)
+		src, err := newSource(cfg, tracer)
 		if err != nil {
+			tracer.Discard()
 			return nil, err
 		}
 		s.source = src
@@ -300,10 +305,6 @@ func New(cfg config.Config, opts ...Option) (*App, error) {
 		}
 	}
 	co := CacheOptions(cfg)
-	tracer, err := newTracer(cfg)
-	if err != nil {
-		return nil, err
-	}
 	src := s.source
 	if tracer != nil {
 		co.WaitHook = tracer.Wait
@@ -316,6 +317,7 @@ func New(cfg config.Config, opts ...Option) (*App, error) {
 	db, err := startDatabase(cfg, s.source, svc)
 	if err != nil {
 		_ = (&App{l1: l1, tracking: tracking}).closeL1()
+		tracer.Discard()
 		return nil, err
 	}
 	return &App{
@@ -337,13 +339,19 @@ func New(cfg config.Config, opts ...Option) (*App, error) {
 }
 
 // newSource returns the product source cfg names: PostgreSQL at DATABASE_URL, the
-// HTTP source at PRODUCT_SOURCE_URL, else the embedded catalog.
-func newSource(cfg config.Config) (product.Source, error) {
+// HTTP source at PRODUCT_SOURCE_URL (its client traced when tracer is not nil), else
+// the embedded catalog.
+func newSource(cfg config.Config, tracer *tracing.Tracer) (product.Source, error) {
 	if cfg.Database.ConnString != "" {
 		return newPostgres(cfg)
 	}
 	if cfg.Source.BaseURL != "" {
-		s, err := product.NewHTTPSource(cfg.Source.BaseURL, cfg.Source.Timeout, nil)
+		var client *http.Client
+		if tracer != nil {
+			// The source service continues the trace (traceparent).
+			client = &http.Client{Transport: tracer.Transport(nil)}
+		}
+		s, err := product.NewHTTPSource(cfg.Source.BaseURL, cfg.Source.Timeout, client)
 		if err != nil {
 			return nil, fmt.Errorf("PRODUCT_SOURCE_URL: %w", err)
 		}

@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -282,5 +284,55 @@ func TestTracingOff(t *testing.T) {
 	}
 	if n := rcv.Requests(); n != 0 {
 		t.Errorf("%d exports with tracing off", n)
+	}
+}
+
+// TestTracingHTTPSource: a MISS on the HTTP source sends the trace on to the source
+// service: its request carries a traceparent whose parent is the client span under
+// product.source, in the invocation's trace.
+func TestTracingHTTPSource(t *testing.T) {
+	var seen atomic.Pointer[string]
+	source := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tp := r.Header.Get("traceparent")
+		seen.Store(&tp)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = fmt.Fprintf(w, `{"id":%q,"sku":"S-1","name":"n","description":"d","price":{"amount":100,"currency":"EUR"},"stock":1}`, strings.TrimPrefix(r.URL.Path, "/"))
+	}))
+	t.Cleanup(source.Close)
+	srv := redistest.Start(t)
+	rcv := otlptest.Start(t)
+	env := tracedEnv(srv.Addr(), rcv)
+	env["PRODUCT_SOURCE_URL"] = source.URL + "/"
+	a := newApp(t, env, config.ModeLambda)
+	var log logbuf.Buffer
+	l := a.Lambda(app.GetProduct, telemetry.NewLogger(&log, slog.LevelInfo))
+	const traceID, parent = "6925fa1300000000000000000000abcd", "000000000000abcd"
+	t.Setenv("_X_AMZN_TRACE_ID", "Root=1-"+traceID[:8]+"-"+traceID[8:]+";Parent="+parent+";Sampled=1")
+	out, err := l.Invoke(context.Background(), v2Event(t, "ext-1", "req-src"))
+	if err != nil || !strings.Contains(string(out), `"statusCode":200`) {
+		t.Fatalf("invoke: %v %s", err, out)
+	}
+	spans := rcv.Spans()
+	req := requestSpan(t, spans, traceID)
+	var fetch, client *otlptest.Span
+	for _, c := range otlptest.Children(spans, req) {
+		if c.Name == "product.source" {
+			fetch = &c
+		}
+	}
+	if fetch == nil {
+		t.Fatalf("no product.source span under the request: %s", otlptest.Names(spans))
+	}
+	for _, c := range otlptest.Children(spans, *fetch) {
+		if c.Name == "HTTP GET" {
+			client = &c
+		}
+	}
+	if client == nil || client.Attrs["http.response.status_code"] != "200" {
+		t.Fatalf("no HTTP GET client span under product.source: %s", otlptest.Names(spans))
+	}
+	got := seen.Load()
+	if want := "00-" + traceID + "-" + client.SpanID + "-01"; got == nil || *got != want {
+		t.Errorf("source saw traceparent %v, want %s", got, want)
 	}
 }

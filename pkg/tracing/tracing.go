@@ -129,3 +129,14 @@ func (t *Tracer) child(ctx context.Context, name string, opts ...trace.SpanStart
 	}
 	return t.tracer.Start(ctx, name, opts...)
 }
+
+// Discard stops t without waiting for an export, for a start-up that failed after New;
+// nil does nothing.
+func (t *Tracer) Discard() {
+	if t == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = t.tp.Shutdown(ctx)
+}
