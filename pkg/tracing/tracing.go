@@ -23,7 +23,7 @@ import (
 
 	"github.com/acmestore/storeapi/pkg/config"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
@@ -48,17 +48,21 @@ type Tracer struct {
 
 // New returns a Tracer that sends spans to cfg's OTLP/HTTP endpoint (see
 // config.Tracing), or an error when cfg is not enabled. It does no network I/O: the
-// first export connects. The exporter reads the other OTEL_EXPORTER_OTLP_* variables,
-// the sampler OTEL_TRACES_SAMPLER, the resource OTEL_SERVICE_NAME and
+// first export connects. The exporter reads OTEL_EXPORTER_OTLP_[TRACES_]HEADERS,
+// _TIMEOUT and _COMPRESSION (see otlpClient), the sampler OTEL_TRACES_SAMPLER, the
+// batch processor OTEL_BSP_*, the resource OTEL_SERVICE_NAME and
 // OTEL_RESOURCE_ATTRIBUTES; service.name defaults to "storeapi".
 func New(ctx context.Context, cfg config.Tracing) (*Tracer, error) {
 	if !cfg.Enabled() {
 		return nil, errors.New("tracing: not enabled: set OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 	}
-	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(cfg.TracesURL()))
+	client, err := newOTLPClient(cfg.TracesURL())
 	if err != nil {
-		// The exporter's error may quote the URL, which may carry credentials.
-		return nil, errors.New("tracing: OTLP exporter: cannot use the endpoint")
+		return nil, err
+	}
+	exp, err := otlptrace.New(ctx, client)
+	if err != nil {
+		return nil, fmt.Errorf("tracing: OTLP exporter: %w", err)
 	}
 	res, err := resource.New(ctx,
 		resource.WithAttributes(attrs()...),
