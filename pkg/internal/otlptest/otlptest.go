@@ -45,6 +45,7 @@ type Receiver struct {
 	mu       sync.Mutex
 	spans    []Span
 	requests int
+	header   http.Header
 	bad      []string
 }
 
@@ -126,6 +127,7 @@ func (r *Receiver) accept(req *http.Request) error {
 	r.mu.Lock()
 	r.spans = append(r.spans, got...)
 	r.requests++
+	r.header = req.Header.Clone()
 	r.mu.Unlock()
 	return nil
 }
@@ -164,6 +166,13 @@ func (r *Receiver) Requests() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.requests
+}
+
+// Header returns the headers of the last export request.
+func (r *Receiver) Header() http.Header {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.header
 }
 
 // Reset forgets the spans received so far.
