@@ -27,6 +27,7 @@ import (
 	"github.com/acmestore/storeapi/pkg/serve"
 	"github.com/acmestore/storeapi/pkg/tally"
 	"github.com/acmestore/storeapi/pkg/telemetry"
+	"github.com/acmestore/storeapi/pkg/tracing"
 )
 
 // Function is one of the API's functions: its name (as in logs and metrics) and how to
@@ -122,12 +123,31 @@ func ServeOn(ctx context.Context, f Function, a *App, logger *slog.Logger, ln ne
 }
 
 func serveWith(ctx context.Context, f Function, a *App, logger *slog.Logger, o serve.Options) error {
+	o.AfterInvoke = a.afterInvoke()
 	o.OnShutdown = func(ctx context.Context) error {
 		err := a.close(ctx)
 		logger.LogAttrs(ctx, slog.LevelInfo, "redis client closed", slog.String("function", f.Name))
 		return err
 	}
-	return serve.Run(ctx, Handler(f, a.API, logger), o)
+	return serve.Run(ctx, a.Handler(f, logger), o)
+}
+
+// Lambda returns f's Lambda entry as Run serves it under Lambda: a's traced handler
+// (see App.Handler) and the flush of each invocation's spans. Tests and benchmarks
+// drive the production Lambda path in-process with it (Lambda.Invoke).
+func (a *App) Lambda(f Function, logger *slog.Logger) *serve.Lambda {
+	o := LambdaOptions(f, logger)
+	o.AfterInvoke = a.afterInvoke()
+	return serve.NewLambda(a.Handler(f, logger), o)
+}
+
+// afterInvoke is what runs at the end of each Lambda invocation: the flush of its
+// spans when tracing is on, nothing otherwise.
+func (a *App) afterInvoke() func(context.Context) {
+	if a.tracer == nil {
+		return nil
+	}
+	return a.tracer.Flush
 }
 
 // LambdaOptions returns the runtime adapter's options that Serve uses for f, without
@@ -141,7 +161,28 @@ func LambdaOptions(f Function, logger *slog.Logger) serve.Options {
 // written to logger, with the request ids and cold-start flag of the runtime adapter.
 // Benchmarks and load tests use it to drive the production handler in-process.
 func Handler(f Function, a *api.API, logger *slog.Logger) http.Handler {
-	return telemetry.Middleware(f.Handler(a), telemetry.Options{
+	return logged(f, a, logger, f.Handler(a))
+}
+
+// Handler is f's handler as Serve runs it on a: the package-level Handler, with a
+// span around each request inside the log line when tracing is on (config.Tracing).
+// With tracing off it is exactly Handler.
+func (a *App) Handler(f Function, logger *slog.Logger) http.Handler {
+	h := f.Handler(a.API)
+	if a.tracer != nil {
+		h = a.tracer.Middleware(h, tracing.Options{
+			Function:          f.Name,
+			RequestID:         serve.RequestID,
+			ColdStart:         serve.ColdStart,
+			LambdaTraceHeader: serve.TraceHeader,
+		})
+	}
+	return logged(f, a.API, logger, h)
+}
+
+// logged wraps h, f's handler on a, in the per-request log line.
+func logged(f Function, a *api.API, logger *slog.Logger, h http.Handler) http.Handler {
+	return telemetry.Middleware(h, telemetry.Options{
 		Logger:    logger,
 		Function:  f.Name,
 		Stage:     string(a.Config.Stage),
@@ -190,7 +231,8 @@ type App struct {
 
 	l1       *cache.L1
 	tracking *redisclient.Lazy
-	db       *database // the PostgreSQL source's pool and listener, if any
+	db       *database       // the PostgreSQL source's pool and listener, if any
+	tracer   *tracing.Tracer // nil with tracing off
 }
 
 // Option changes how New assembles an App.
@@ -242,9 +284,14 @@ func New(cfg config.Config, opts ...Option) (*App, error) {
 		}
 		s.client = redisclient.NewLazy(o)
 	}
+	tracer, err := newTracer(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if s.source == nil {
-		src, err := newSource(cfg)
+		src, err := newSource(cfg, tracer)
 		if err != nil {
+			tracer.Discard()
 			return nil, err
 		}
 		s.source = src
@@ -258,23 +305,31 @@ func New(cfg config.Config, opts ...Option) (*App, error) {
 		}
 	}
 	co := CacheOptions(cfg)
+	src := s.source
+	if tracer != nil {
+		co.WaitHook = tracer.Wait
+		s.client.OnBuild(tracer.InstrumentRedis)
+		src = tracer.Source(src)
+	}
 	l1, tracking := newL1(cfg, s.client)
 	co.L1 = l1
 	svc := cache.New(s.client, co)
 	db, err := startDatabase(cfg, s.source, svc)
 	if err != nil {
 		_ = (&App{l1: l1, tracking: tracking}).closeL1()
+		tracer.Discard()
 		return nil, err
 	}
 	return &App{
 		l1:       l1,
 		tracking: tracking,
+		tracer:   tracer,
 		API: &api.API{
 			RequestID: serve.RequestID,
 			Config:    cfg,
 			Cache:     svc,
 			Redis:     s.client,
-			Source:    s.source,
+			Source:    src,
 			Tally:     tally.New(svc, api.TallyKey(cfg.Cache.KeyPrefix), s.tallyBatch, s.tallyEvery),
 			Version:   Version(),
 		},
@@ -284,13 +339,19 @@ func New(cfg config.Config, opts ...Option) (*App, error) {
 }
 
 // newSource returns the product source cfg names: PostgreSQL at DATABASE_URL, the
-// HTTP source at PRODUCT_SOURCE_URL, else the embedded catalog.
-func newSource(cfg config.Config) (product.Source, error) {
+// HTTP source at PRODUCT_SOURCE_URL (its client traced when tracer is not nil), else
+// the embedded catalog.
+func newSource(cfg config.Config, tracer *tracing.Tracer) (product.Source, error) {
 	if cfg.Database.ConnString != "" {
 		return newPostgres(cfg)
 	}
 	if cfg.Source.BaseURL != "" {
-		s, err := product.NewHTTPSource(cfg.Source.BaseURL, cfg.Source.Timeout, nil)
+		var client *http.Client
+		if tracer != nil {
+			// The source service continues the trace (traceparent).
+			client = &http.Client{Transport: tracer.Transport(nil)}
+		}
+		s, err := product.NewHTTPSource(cfg.Source.BaseURL, cfg.Source.Timeout, client)
 		if err != nil {
 			return nil, fmt.Errorf("PRODUCT_SOURCE_URL: %w", err)
 		}
@@ -323,5 +384,18 @@ func (a *App) close(ctx context.Context) error {
 	// Before the Redis client: the listener invalidates through it.
 	errs = append(errs, a.db.close(ctx))
 	errs = append(errs, a.closeL1(), a.Client.Close())
+	if a.tracer != nil {
+		// Last: the spans of the work above go out too.
+		errs = append(errs, a.tracer.Shutdown(ctx))
+	}
 	return errors.Join(errs...)
+}
+
+// newTracer returns the Tracer cfg asks for, or nil with tracing off: then nothing
+// of the SDK runs.
+func newTracer(cfg config.Config) (*tracing.Tracer, error) {
+	if !cfg.Tracing.Enabled() {
+		return nil, nil
+	}
+	return tracing.New(context.Background(), cfg.Tracing)
 }

@@ -117,6 +117,13 @@ type Options struct {
 	RefreshBackoff time.Duration
 	// L1 is the in-process tier GetOrSet reads through, or nil for none. See L1.
 	L1 *L1
+	// WaitHook, when set, is called as a GetOrSet call starts waiting for a fill it
+	// does not run: another caller's, whose lease it found in Redis (inProcess
+	// false), or, with Dedupe, another call's in this process (inProcess true). The
+	// function it returns is called once, when that wait ends. It lets the caller
+	// trace the waits without this package knowing any tracing library; it runs on
+	// the calling goroutine and must be quick. default: nil
+	WaitHook func(ctx context.Context, key string, inProcess bool) (end func())
 }
 
 // Service is the cache. It is safe for concurrent use.

@@ -106,6 +106,8 @@ type call struct {
 	lease     string // the last lease this call tried to take
 	waitStart time.Time
 	pause     time.Duration
+	// waitEnd ends the WaitHook's wait, while one is open.
+	waitEnd func()
 }
 
 // run moves the call from state st until it is done.
@@ -224,6 +226,9 @@ func (c *call) wait(ctx context.Context) (state, error) {
 	if c.waitStart.IsZero() {
 		c.waitStart, c.pause = now, 5*time.Millisecond
 		c.s.stats.leaseWaits.Add(1)
+		if h := c.s.o.WaitHook; h != nil {
+			c.waitEnd = h(ctx, c.key, false)
+		}
 	}
 	giveUp := c.waitStart.Add(c.s.o.LeaseWait)
 	if !now.Before(giveUp) {
@@ -245,6 +250,15 @@ func (c *call) wait(ctx context.Context) (state, error) {
 func (c *call) endWait() {
 	if !c.waitStart.IsZero() && c.r.Waited == 0 {
 		c.r.Waited = time.Since(c.waitStart)
+	}
+	c.endWaitHook()
+}
+
+// endWaitHook ends the WaitHook's wait, if one is open.
+func (c *call) endWaitHook() {
+	if c.waitEnd != nil {
+		c.waitEnd()
+		c.waitEnd = nil
 	}
 }
 

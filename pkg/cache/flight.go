@@ -114,6 +114,7 @@ func (g *group) start(f *flight, st state) {
 			g.finish(f)
 		}()
 		f.val, f.err = f.call.run(ctx, st)
+		f.call.endWaitHook()
 		f.res = f.call.r
 	}()
 }
@@ -151,7 +152,15 @@ func (c *call) shared(ctx context.Context, st state) (string, error) {
 	g := &c.s.flights
 	for range maxRejoins {
 		f, early, owner := g.join(ctx, c, st)
-		if err := c.waitFlight(ctx, f); err != nil {
+		var end func()
+		if h := c.s.o.WaitHook; h != nil && !owner {
+			end = h(ctx, c.key, true)
+		}
+		err := c.waitFlight(ctx, f)
+		if end != nil {
+			end()
+		}
+		if err != nil {
 			return "", err
 		}
 		if f.panic != nil {

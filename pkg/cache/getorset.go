@@ -305,6 +305,8 @@ func (s *Service) getOrSet(ctx context.Context, key string, ttl time.Duration, c
 		} else {
 			v, err = c.run(ctx, next)
 		}
+		// A wait that ended on a path that does not close it (a bypass after it).
+		c.endWaitHook()
 	}
 	s.count(&c.r)
 	return v, c.r, err

@@ -39,6 +39,8 @@ type Config struct {
 	HTTP   HTTP
 	// Database is the product database (PostgreSQL); see database.go.
 	Database Database
+	// Tracing turns OpenTelemetry tracing on; see tracing.go.
+	Tracing Tracing
 
 	// Stage is the deployment stage. In "prod", cacheClear refuses to run unless
 	// CacheClearEnabled is set, and health shows details only with HealthToken.

@@ -126,6 +126,7 @@ func (c *Config) validate() []string {
 		add("METRICS_NAMESPACE", "must not be empty")
 	}
 	bad = append(bad, c.validateL1()...)
+	bad = append(bad, c.validateTracing()...)
 	return append(bad, c.validateDatabase()...)
 }
 

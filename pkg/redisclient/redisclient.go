@@ -114,6 +114,8 @@ type Lazy struct {
 	retired map[*entry]*time.Timer
 	// closeRetired closes a replaced client at once (NewTrackingLazy).
 	closeRetired bool
+	// onBuild runs on each client built (OnBuild).
+	onBuild []func(redis.UniversalClient)
 }
 
 type entry struct {
@@ -156,9 +158,25 @@ func (l *Lazy) Client() redis.UniversalClient {
 		// (clusterReload), so only a single-node client is replaced after a failed dial.
 		e.c.AddHook(dialWatch{e: e, dials: &l.dials})
 	}
+	for _, f := range l.onBuild {
+		f(e.c)
+	}
 	l.cur.Store(e)
 	l.builds.Add(1)
 	return e.c
+}
+
+// OnBuild makes f run on every client the holder builds from now on, before the
+// client is handed out, and on the current one if there is one: it is how hooks
+// (tracing) reach a client that is built, and rebuilt, lazily. f runs with the holder
+// locked: it must not call the holder.
+func (l *Lazy) OnBuild(f func(redis.UniversalClient)) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.onBuild = append(l.onBuild, f)
+	if e := l.cur.Load(); e != nil {
+		f(e.c)
+	}
 }
 
 func (l *Lazy) retireLocked(e *entry) {

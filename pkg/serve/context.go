@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"crypto/rand"
+	"os"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 )
@@ -13,6 +14,8 @@ type infoKey struct{}
 type info struct {
 	requestID string
 	coldStart bool
+	// lambda is set for a request made from a Lambda invocation.
+	lambda bool
 	// header backs the response's X-Request-Id value, saving an allocation per
 	// invocation; its capacity is 1, so appending to the value copies it.
 	header [1]string
@@ -42,6 +45,26 @@ func ColdStart(ctx context.Context) bool {
 	in, ok := ctx.Value(infoKey{}).(*info)
 	return ok && in.coldStart
 }
+
+// TraceHeader returns the AWS X-Ray trace header of the Lambda invocation ctx belongs
+// to (Root=1-...;Parent=...;Sampled=...), which Lambda hands the runtime with each
+// invocation and aws-lambda-go puts in the invocation's context and in
+// _X_AMZN_TRACE_ID; "" for a request served in HTTP mode, where a caller's trace
+// headers are on the request itself.
+func TraceHeader(ctx context.Context) string {
+	in, ok := ctx.Value(infoKey{}).(*info)
+	if !ok || !in.lambda {
+		return ""
+	}
+	if h, ok := ctx.Value(lambdaTraceKey).(string); ok && h != "" {
+		return h
+	}
+	return os.Getenv("_X_AMZN_TRACE_ID")
+}
+
+// lambdaTraceKey is the (string) key under which aws-lambda-go puts the invocation's
+// trace header in its context.
+const lambdaTraceKey = "x-amzn-trace-id"
 
 // maxRequestIDLen bounds an X-Request-Id taken from a caller: it goes into every log
 // line of the request.

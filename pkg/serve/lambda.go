@@ -84,6 +84,7 @@ func (l *Lambda) invokeV2(ctx context.Context, payload []byte) ([]byte, error) {
 	}
 	ev.RawPath = stripStage(ev.RawPath, ev.RequestContext.Stage)
 
+	rt := ctx
 	ctx, cancel, in := l.begin(ctx, ev.RequestContext.RequestID)
 	defer cancel()
 	var r *http.Request
@@ -96,6 +97,7 @@ func (l *Lambda) invokeV2(ctx context.Context, payload []byte) ([]byte, error) {
 		}
 	}
 	resp := serveEvent(l, ctx, in, r, err, core.NewProxyResponseWriterV2)
+	l.after(rt)
 	out, err := l.o.Codec.Marshal(resp)
 	if err != nil {
 		return nil, fmt.Errorf("serve: encode HTTP API response: %w", err)
@@ -118,6 +120,7 @@ func (l *Lambda) invokeV1(ctx context.Context, payload []byte, kind eventKind) (
 		ev.Path = stripStage(ev.Path, ev.RequestContext.Stage)
 	}
 
+	rt := ctx
 	ctx, cancel, in := l.begin(ctx, ev.RequestContext.RequestID)
 	defer cancel()
 	var r *http.Request
@@ -128,6 +131,7 @@ func (l *Lambda) invokeV1(ctx context.Context, payload []byte, kind eventKind) (
 		}
 	}
 	resp := serveEvent(l, ctx, in, r, err, core.NewProxyResponseWriter)
+	l.after(rt)
 	out, err := l.o.Codec.Marshal(resp)
 	if err != nil {
 		return nil, fmt.Errorf("serve: encode API Gateway proxy response: %w", err)
@@ -148,7 +152,7 @@ func (l *Lambda) begin(ctx context.Context, eventRequestID string) (context.Cont
 	if id == "" {
 		id = newRequestID()
 	}
-	in := &info{requestID: id, coldStart: l.firstRequest()}
+	in := &info{requestID: id, coldStart: l.firstRequest(), lambda: true}
 	ctx, cancel := l.deadline(ctx)
 	return withInfo(ctx, in), cancel, in
 }
@@ -167,6 +171,14 @@ func (l *Lambda) deadline(ctx context.Context) (context.Context, context.CancelF
 		d = m
 	}
 	return context.WithDeadline(ctx, d)
+}
+
+// after runs AfterInvoke, if any, on the runtime's context of the invocation (its
+// deadline, not the request's, which the margin shortened).
+func (l *Lambda) after(ctx context.Context) {
+	if l.o.AfterInvoke != nil {
+		l.o.AfterInvoke(ctx)
+	}
 }
 
 func (l *Lambda) firstRequest() bool {

@@ -73,6 +73,14 @@ type Options struct {
 	// default: 10s
 	ShutdownTimeout time.Duration
 
+	// AfterInvoke, when set, runs under Lambda after each invocation's handler has
+	// returned and before its response goes back to the runtime, with the
+	// invocation's context: once the response is back the environment may be frozen,
+	// so per-invocation work that must not be lost (flushing trace spans) goes here.
+	// The invocation waits for it: bound it. It never runs in HTTP mode.
+	// default: nil
+	AfterInvoke func(context.Context)
+
 	// Codec encodes and decodes the Lambda event envelope and response; a faster
 	// codec can be dropped in here.
 	// default: encoding/json
