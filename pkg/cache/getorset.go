@@ -83,7 +83,7 @@ type Result struct {
 	// and the source was not asked again yet.
 	SourceErr error
 	// Tier says which tier answered the call's last read of the key (with Outcome Hit:
-	// which tier served the value).
+	// which tier served the value); 0 when the Service has no in-process tier on.
 	Tier Tier
 }
 

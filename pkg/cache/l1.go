@@ -236,7 +236,9 @@ func (l *L1) Close() {
 func (s *Service) L1() *L1 { return s.o.L1 }
 
 // readKey is call.read's GET of key: through the in-process tier when the Service has
-// one that serves (r.Tier says whether the value came from memory), else from Redis.
+// one that serves (r.Tier says whether the value came from memory), else from Redis,
+// with r.Tier left unset: with no tier there is nothing to tell apart, and the hit path
+// (Lambda's) pays for no header or log field saying so.
 func (s *Service) readKey(ctx context.Context, cl redis.UniversalClient, key string, r *Result) (string, error) {
 	if v, hit, err, ok := s.o.L1.get(ctx, key); ok {
 		r.Tier = TierL2
@@ -245,7 +247,6 @@ func (s *Service) readKey(ctx context.Context, cl redis.UniversalClient, key str
 		}
 		return v, err
 	}
-	r.Tier = TierL2
 	return cl.Get(ctx, key).Result()
 }
 
