@@ -72,7 +72,11 @@ type L1Options struct {
 // reads the reply; its answer also says that tracking is on. A connection that is
 // lost takes its entries with it (go-redis evicts what a removed connection fetched),
 // and the next barrier runs on a new one. In the HTTP mode a background ticker keeps
-// the barrier fresh (every Bound/4 while reads come), so readers rarely wait for one.
+// the barrier fresh (every Bound/4 while reads come), and a read never waits for
+// one: a read that finds none recent enough goes to Redis on the main pool and starts
+// one in the background (at most one runs), so a slow barrier on the one tracking
+// connection cannot hold up a crowd of readers. Under Lambda (Strict) each read
+// waits for its own.
 //
 // The tier turns itself off for good, leaving Redis only, when the server refuses
 // tracking (CLIENT TRACKINGINFO fails, or says tracking is off).
@@ -90,10 +94,12 @@ type L1 struct {
 
 	mu       sync.Mutex
 	inflight *barrierCall
-	ticking  bool
 	stop     chan struct{}
 	tickDone chan struct{}
 	closed   bool
+	kicks    sync.WaitGroup // background barriers started by reads
+	ticking  atomic.Bool
+	kicking  atomic.Bool
 	lastRead atomic.Int64
 
 	invalidations, flushes, connEvictions atomic.Uint64
@@ -230,6 +236,7 @@ func (l *L1) Close() {
 		close(stop)
 		<-done
 	}
+	l.kicks.Wait()
 }
 
 // L1 returns the Service's in-process tier, or nil.
@@ -240,14 +247,14 @@ func (s *Service) L1() *L1 { return s.o.L1 }
 // with r.Tier left unset: with no tier there is nothing to tell apart, and the hit path
 // (Lambda's) pays for no header or log field saying so.
 func (s *Service) readKey(ctx context.Context, cl redis.UniversalClient, key string, r *Result) (string, error) {
-	if v, hit, err, ok := s.o.L1.get(ctx, key); ok {
-		r.Tier = TierL2
-		if hit {
-			r.Tier = TierL1
-		}
+	v, tier, err, ok := s.o.L1.get(ctx, key)
+	if ok {
+		r.Tier = tier
 		return v, err
 	}
-	return cl.Get(ctx, key).Result()
+	v, err = cl.Get(ctx, key).Result()
+	r.Tier = tier
+	return v, err
 }
 
 // l1Read is one read through the tier; its lookup in the store learns from it when
@@ -259,28 +266,36 @@ type l1Read struct {
 
 type l1ReadKey struct{}
 
-// get reads key through the tracking client. ok is false when the tier does not
-// serve (the caller reads Redis itself).
-func (l *L1) get(ctx context.Context, key string) (v string, hit bool, err error, ok bool) {
+// get reads key through the tracking client, and says which tier answered. ok is
+// false when the caller must read Redis itself: the tier does not serve (tier 0), or,
+// in the HTTP setting, no barrier vouches for it right now (tier L2): the read then
+// goes to Redis on the main pool at once, while a barrier runs in the background,
+// rather than queue behind it on the tracking connection.
+func (l *L1) get(ctx context.Context, key string) (v string, tier Tier, err error, ok bool) {
 	if l == nil || l.conn == nil || l.off.Load() != nil {
-		return "", false, nil, false
+		return "", 0, nil, false
 	}
 	now, _ := l.clock()
 	rd := &l1Read{start: now}
-	l.lastRead.Store(now)
-	if l.o.Strict || !l.fresh(l.o.Bound*3/4) {
+	if l.o.Strict {
 		if err := l.sync(ctx, rd.start); err != nil {
 			if errors.Is(err, errTrackingOff) {
-				return "", false, nil, false
+				return "", 0, nil, false
 			}
-			return "", false, err, true
+			return "", 0, err, true
+		}
+	} else {
+		l.tick(now)
+		if !l.fresh(l.o.Bound * 3 / 4) {
+			l.kick()
+			return "", TierL2, nil, false
 		}
 	}
-	if !l.o.Strict {
-		l.tick()
-	}
 	v, err = l.conn.Client().Get(context.WithValue(ctx, l1ReadKey{}, rd), key).Result()
-	return v, rd.hit, err, true
+	if rd.hit {
+		return v, TierL1, err, true
+	}
+	return v, TierL2, err, true
 }
 
 func (l *L1) clock() (mono, wall int64) {
@@ -412,21 +427,28 @@ func (l *L1) turnOff(reason string) {
 // tickIdle is how long the ticker runs on after the last read through the tier.
 const tickIdle = time.Second
 
-// tick starts the background ticker if it is not running: it sends a barrier every
-// Bound/4 while reads come, so that they seldom wait for one.
-func (l *L1) tick() {
+// tick notes a read at now (monotonic ns since epoch) and starts the background
+// ticker if it is not running: it sends a barrier every Bound/4 while reads come,
+// so that they seldom find none recent enough. Its fast path is two atomic loads.
+func (l *L1) tick(now int64) {
+	if now-l.lastRead.Load() > int64(time.Millisecond) {
+		l.lastRead.Store(now)
+	}
+	if l.ticking.Load() {
+		return
+	}
 	l.mu.Lock()
-	if l.ticking || l.closed {
+	if l.ticking.Load() || l.closed {
 		l.mu.Unlock()
 		return
 	}
-	l.ticking = true
+	l.ticking.Store(true)
 	stop, done := make(chan struct{}), make(chan struct{})
 	l.stop, l.tickDone = stop, done
 	l.mu.Unlock()
 	go func() {
 		defer close(done)
-		t := time.NewTicker(max(l.o.Bound/4, 250*time.Microsecond))
+		t := time.NewTicker(max(l.o.Bound/8, 250*time.Microsecond))
 		defer t.Stop()
 		for {
 			select {
@@ -437,14 +459,37 @@ func (l *L1) tick() {
 			now, _ := l.clock()
 			if time.Duration(now-l.lastRead.Load()) > tickIdle {
 				l.mu.Lock()
-				l.ticking = false
+				l.ticking.Store(false)
 				l.mu.Unlock()
 				return
 			}
-			if !l.fresh(l.o.Bound / 2) {
+			if !l.fresh(l.o.Bound / 4) {
 				_ = l.sync(context.Background(), 0)
 			}
 		}
+	}()
+}
+
+// kick starts a barrier in the background unless one is running: a read that found
+// none recent enough went to Redis, and the reads after it should find one.
+func (l *L1) kick() {
+	if !l.kicking.CompareAndSwap(false, true) {
+		return
+	}
+	l.mu.Lock()
+	closed := l.closed
+	if !closed {
+		l.kicks.Add(1)
+	}
+	l.mu.Unlock()
+	if closed {
+		l.kicking.Store(false)
+		return
+	}
+	go func() {
+		defer l.kicks.Done()
+		defer l.kicking.Store(false)
+		_ = l.sync(context.Background(), 0)
 	}()
 }
 

@@ -247,11 +247,15 @@ func TestL1ServerRefusesTracking(t *testing.T) {
 	svc, l1 := l1Service(t, srv.Addr(), redistest.Prefix(t), config.ModeHTTP, nil)
 	raw := itRaw(t, srv.Addr(), "")
 	l1External(t, raw, svc.Key("p:1"), "one")
-	for range 50 {
+	for i := range 50 {
 		v, res := l1Read(t, svc, "p:1")
-		// With the tier off, reads go to Redis and name no tier.
-		if v != "one" || res.Outcome != cache.Hit || res.Tier != 0 {
-			t.Fatalf("got %q %v %v, want a hit of one from Redis, no tier named", v, res.Outcome, res.Tier)
+		// Reads go to Redis; once the tier has learnt that it is off (from its first
+		// barrier, which the first read starts), they name no tier.
+		if v != "one" || res.Outcome != cache.Hit || res.Tier == cache.TierL1 || (i >= 10 && res.Tier != 0) {
+			t.Fatalf("read %d: got %q %v %v, want a hit of one from Redis (no tier named after the first reads)", i, v, res.Outcome, res.Tier)
+		}
+		if i == 0 {
+			time.Sleep(10 * time.Millisecond)
 		}
 	}
 	on, why := l1.State()
@@ -283,5 +287,45 @@ func TestL1NoBarrierNoHit(t *testing.T) {
 	}
 	if s := l1.Stats(); s.BarrierFails == 0 && s.Refused == 0 {
 		t.Errorf("no failed barrier or refused lookup counted: %+v", s)
+	}
+}
+
+// TestL1ReadsDoNotQueueForBarriers: in the HTTP setting a crowd of reads that find no
+// recent barrier start at most one between them, and none waits in line for the one
+// tracking connection: while the server is paused, twenty reads, one every 2 ms, add
+// a barrier or two (the ticker's, and at most one started by a read), not one each.
+func TestL1ReadsDoNotQueueForBarriers(t *testing.T) {
+	srv := redistest.Start(t)
+	svc, l1 := l1Service(t, srv.Addr(), redistest.Prefix(t), config.ModeHTTP,
+		map[string]string{"REDIS_READ_TIMEOUT": "200ms", "REDIS_BREAKER_FAILURES": "1000"})
+	raw := itRaw(t, srv.Addr(), "")
+	l1External(t, raw, svc.Key("p:1"), "one")
+	l1Warm(t, svc, "p:1")
+	srv.Pause()
+	time.Sleep(2 * l1Bound)
+	before := l1.Stats()
+	const readers = 20
+	done := make(chan cache.Result, readers)
+	for range readers {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, res, _ := svc.GetOrSet(ctx, "p:1", time.Minute, func(context.Context) (string, error) { return "fetched", nil })
+			done <- res
+		}()
+		time.Sleep(2 * time.Millisecond)
+	}
+	srv.Resume()
+	for range readers {
+		if res := <-done; res.Tier == cache.TierL1 {
+			t.Errorf("a read that found no recent barrier waited for one and was served from L1: %+v", res)
+		}
+	}
+	l1.Close()
+	after := l1.Stats()
+	n := after.Barriers - before.Barriers
+	t.Logf("%d reads while the server was paused: %d barriers (%d failed)", readers, n, after.BarrierFails-before.BarrierFails)
+	if n > 4 {
+		t.Errorf("%d barriers for %d reads: reads queued barriers of their own on the tracking connection", n, readers)
 	}
 }
