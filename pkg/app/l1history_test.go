@@ -226,12 +226,32 @@ func TestL1HistoryHTTP(t *testing.T) {
 			staleWithin++
 		}
 	}
-	lags := history.SummarizeLags(history.Lags(ops))
-	t.Logf("seed %d, %v, %d readers, %d writers: %d reads checked (%d failed), %v; %d invalidations (%d failed); tier %+v",
+	all := history.Lags(ops)
+	lags := history.SummarizeLags(all)
+	// How the invalidations were made: del, set, clear (one per product each), and
+	// the lags of each kind (Lags follows the order of the successful ones).
+	how, byKind := map[string]int{}, map[string][]time.Duration{}
+	n := 0
+	for _, op := range ops {
+		if op.Kind != history.Invalidate {
+			continue
+		}
+		_, kind, _ := strings.Cut(op.Proc, "/")
+		how[kind]++
+		if op.OK {
+			byKind[kind] = append(byKind[kind], all[n])
+			n++
+		}
+	}
+	t.Logf("seed %d, %v, %d readers, %d writers: %d reads checked (%d failed), %v; %d invalidations (%d failed) %v; tier %+v",
 		seed, elapsed.Round(time.Millisecond), l1HistReaders, l1HistWriters, c.Reads, c.FailedReads, c.Outcomes,
-		c.Invalidations, c.FailedInvalidations, a.API.Cache.L1().Stats())
+		c.Invalidations, c.FailedInvalidations, how, a.API.Cache.L1().Stats())
 	t.Logf("bound %v: %d violations; lag after an invalidation returned (of %d, %d with a stale read after it): p50 %v, p99 %v, max %v",
 		bound, len(violations), lags.N, lags.Stale, lags.P50, lags.P99, lags.Max)
+	for _, kind := range []string{"del", "set", "clear"} {
+		s := history.SummarizeLags(byKind[kind])
+		t.Logf("lag after a %s: of %d, %d with a stale read after it: p50 %v, p99 %v, max %v", kind, s.N, s.Stale, s.P50, s.P99, s.Max)
+	}
 	if staleWithin > 0 {
 		t.Logf("checked with no bound: %d reads were stale within the bound (served an older version after an invalidation had returned)", staleWithin)
 	} else {
