@@ -219,6 +219,11 @@ func TestL1HistoryHTTP(t *testing.T) {
 	bumps := src.Bumps()
 	c := history.Count(ops)
 	fromL1 := c.Outcomes["HIT L1"]
+	// With the tier on, every hit says which tier answered (a read that shared
+	// another request's fill included: its answer came from Redis).
+	if n := c.Outcomes["HIT"]; n > 0 {
+		t.Errorf("%d hits named no tier (X-Cache-Tier missing) with the tier on", n)
+	}
 	violations := history.CheckWithin(ops, bumps, bound)
 	staleWithin := 0
 	for _, v := range history.CheckWithin(ops, bumps, 0) {

@@ -199,6 +199,11 @@ func (c *call) take(f *flight, owner bool) {
 	if f.res.Stored {
 		c.r.Outcome = Hit
 	}
+	if own.Tier != 0 {
+		// The waiter's own read went through the in-process tier (and found nothing
+		// there); its answer is what the fill stored in Redis, not memory.
+		c.r.Tier = TierL2
+	}
 }
 
 // waitFlight waits for f to end or for the caller to leave; leaving ends nothing else.
