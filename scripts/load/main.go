@@ -79,6 +79,8 @@ type flags struct {
 	jsonOut    bool
 	event      string
 	report     string
+	// tidyOnly makes this process only tidy up after another tool's run.
+	tidyOnly bool
 	// serveBaseline makes this process the baseline server of a parent run.
 	serveBaseline bool
 }
@@ -101,6 +103,7 @@ func run(args []string, out io.Writer) error {
 	fs.Float64Var(&f.writeRatio, "write-ratio", 0.1, "redis mode: fraction of operations that are SETs")
 	fs.BoolVar(&f.baseline, "baseline", false, "http mode: also drive a bare net/http + raw go-redis GET server, started as a process of its own, in alternating rounds")
 	fs.BoolVar(&f.serveBaseline, "serve-baseline", false, "internal: serve the baseline, print its address, and stop when standard input closes")
+	fs.BoolVar(&f.tidyOnly, "tidy", false, "drive nothing: only tidy up under CACHE_KEY_PREFIX as a run's end does (remove the product entries, give the application's figures a TTL), for a run driven by another tool (scripts/bench-http)")
 	fs.IntVar(&f.rounds, "rounds", 2, "http mode with -baseline: rounds of each (each round runs -n/-d)")
 	fs.BoolVar(&f.jsonOut, "json", false, "print the results as JSON on stdout")
 	fs.StringVar(&f.event, "event", "events/getproduct.v2.json", "lambda mode: the API Gateway v2 event the requests are made from")
@@ -140,6 +143,9 @@ func run(args []string, out io.Writer) error {
 		environ["REDIS_URL"] = "redis://127.0.0.1:6379"
 	}
 	ownPrefix := environ["CACHE_KEY_PREFIX"] == ""
+	if ownPrefix && f.tidyOnly {
+		return errors.New("-tidy needs CACHE_KEY_PREFIX: the prefix of the run to tidy up after")
+	}
 	if ownPrefix {
 		var b [6]byte
 		_, _ = rand.Read(b[:])
@@ -196,6 +202,10 @@ func run(args []string, out io.Writer) error {
 		fmt.Fprintf(os.Stderr, "load: removed %d product entries under %s; the application's figures (%s) expire in %v\n",
 			removed, cfg.Cache.KeyPrefix, api.TallyKey(cfg.Cache.KeyPrefix), leftTTL)
 	}()
+
+	if f.tidyOnly {
+		return nil // the deferred tidy-up is the whole job
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

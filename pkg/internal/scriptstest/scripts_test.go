@@ -16,7 +16,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 )
 
-var scripts = []string{"dev", "clear-cache", "warm", "redis-cli"}
+var scripts = []string{"dev", "clear-cache", "warm", "redis-cli", "bench-http"}
 
 func scriptPath(name string) string { return filepath.Join("..", "..", "..", "scripts", name) }
 
