@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -62,19 +60,9 @@ func newRevSource(tb testing.TB) *revSource {
 		tb.Fatal(err)
 	}
 	s := &revSource{cat: cat}
-	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.product(r.Context(), strings.TrimPrefix(r.URL.Path, "/"), s.rev.Load())
-		switch {
-		case errors.Is(err, product.ErrNotFound):
-			http.NotFound(w, r)
-		case err != nil:
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-		default:
-			w.Header().Set("Content-Type", "application/json")
-			_ = json.NewEncoder(w).Encode(p)
-		}
-	}))
-	tb.Cleanup(s.srv.Close)
+	s.srv = serveProducts(tb, func(ctx context.Context, id string) (product.Product, error) {
+		return s.product(ctx, id, s.rev.Load())
+	})
 	return s
 }
 

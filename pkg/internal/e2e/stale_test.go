@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -21,8 +22,15 @@ func productServer(tb testing.TB) *httptest.Server {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return serveProducts(tb, cat.Product)
+}
+
+// serveProducts serves get as the HTTP product source expects it: GET /{id} answers
+// the product as JSON, 404 for product.ErrNotFound, 500 for any other error.
+func serveProducts(tb testing.TB, get func(context.Context, string) (product.Product, error)) *httptest.Server {
+	tb.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := cat.Product(r.Context(), strings.TrimPrefix(r.URL.Path, "/"))
+		p, err := get(r.Context(), strings.TrimPrefix(r.URL.Path, "/"))
 		switch {
 		case errors.Is(err, product.ErrNotFound):
 			http.NotFound(w, r)
