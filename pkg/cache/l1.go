@@ -72,7 +72,7 @@ type L1Options struct {
 // reads the reply; its answer also says that tracking is on. A connection that is
 // lost takes its entries with it (go-redis evicts what a removed connection fetched),
 // and the next barrier runs on a new one. In the HTTP mode a background ticker keeps
-// the barrier fresh (every Bound/4 while reads come), and a read never waits for
+// the barrier fresh (every Bound/8 while reads come), and a read never waits for
 // one: a read that finds none recent enough goes to Redis on the main pool and starts
 // one in the background (at most one runs), so a slow barrier on the one tracking
 // connection cannot hold up a crowd of readers. Under Lambda (Strict) each read
@@ -428,7 +428,7 @@ func (l *L1) turnOff(reason string) {
 const tickIdle = time.Second
 
 // tick notes a read at now (monotonic ns since epoch) and starts the background
-// ticker if it is not running: it sends a barrier every Bound/4 while reads come,
+// ticker if it is not running: it sends a barrier every Bound/8 while reads come,
 // so that they seldom find none recent enough. Its fast path is two atomic loads.
 func (l *L1) tick(now int64) {
 	if now-l.lastRead.Load() > int64(time.Millisecond) {
