@@ -137,3 +137,37 @@ func TestTidiesUpHTTPMode(t *testing.T) {
 		t.Errorf("the application's figures: TTL %v, want at most %v", ttl, leftTTL)
 	}
 }
+
+// TestTidyOnly: -tidy drives nothing and tidies up after another tool's run (as
+// scripts/bench-http uses it): the product entries under the prefix go, the
+// application's figures get their TTL, and other keys under the prefix stay. Without
+// CACHE_KEY_PREFIX it refuses, rather than tidy up a random prefix of its own.
+func TestTidyOnly(t *testing.T) {
+	rdb, prefix := sharedRedis(t)
+	ctx := context.Background()
+	for _, id := range []string{"prod-0001", "prod-0500"} {
+		if err := rdb.Set(ctx, prefix+api.ProductKeys.Key(id), "x", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rdb.HSet(ctx, api.TallyKey(prefix), "hits", 3).Err(); err != nil {
+		t.Fatal(err)
+	}
+	other := prefix + "not-a-product"
+	if err := rdb.Set(ctx, other, "keep", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := run([]string{"-tidy"}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := checkLeftovers(t, rdb, prefix); ttl <= 0 || ttl > leftTTL {
+		t.Errorf("the application's figures: TTL %v, want at most %v", ttl, leftTTL)
+	}
+	if n, _ := rdb.Exists(ctx, other).Result(); n != 1 {
+		t.Error("-tidy removed a key that is not a product entry")
+	}
+	t.Setenv("CACHE_KEY_PREFIX", "")
+	if err := run([]string{"-tidy"}, io.Discard); err == nil || !strings.Contains(err.Error(), "CACHE_KEY_PREFIX") {
+		t.Errorf("-tidy without CACHE_KEY_PREFIX: %v, want a refusal naming it", err)
+	}
+}
