@@ -167,14 +167,7 @@ func TestTracingLambda(t *testing.T) {
 		return traceID, parent
 	}
 
-	for _, step := range []struct {
-		outcome, cold                               string
-		wantSource, wantRedisOK, wantRedisErr, down bool
-	}{
-		{outcome: "MISS", cold: "true", wantSource: true, wantRedisOK: true},
-		{outcome: "HIT", cold: "false", wantRedisOK: true},
-		{outcome: "BYPASS", cold: "false", wantSource: true, wantRedisErr: true, down: true},
-	} {
+	for _, step := range traceSteps {
 		if step.down {
 			srv.Stop()
 		}
@@ -194,6 +187,17 @@ func TestTracingLambda(t *testing.T) {
 		checkTree(t, spans, req, step.outcome, step.cold, step.wantSource, step.wantRedisOK, step.wantRedisErr)
 		rcv.Reset()
 	}
+}
+
+// traceSteps are the requests both tracing tests make, in order, and the span tree
+// each must leave: a MISS (cold), a HIT, and a BYPASS with Redis stopped.
+var traceSteps = []struct {
+	outcome, cold                               string
+	wantSource, wantRedisOK, wantRedisErr, down bool
+}{
+	{outcome: "MISS", cold: "true", wantSource: true, wantRedisOK: true},
+	{outcome: "HIT", cold: "false", wantRedisOK: true},
+	{outcome: "BYPASS", cold: "false", wantSource: true, wantRedisErr: true, down: true},
 }
 
 // TestTracingHTTP serves the HTTP mode on a listener: a caller's W3C traceparent is
@@ -222,14 +226,7 @@ func TestTracingHTTP(t *testing.T) {
 	client := &http.Client{Timeout: 10 * time.Second}
 	defer client.CloseIdleConnections()
 
-	for n, step := range []struct {
-		outcome, cold                               string
-		wantSource, wantRedisOK, wantRedisErr, down bool
-	}{
-		{outcome: "MISS", cold: "true", wantSource: true, wantRedisOK: true},
-		{outcome: "HIT", cold: "false", wantRedisOK: true},
-		{outcome: "BYPASS", cold: "false", wantSource: true, wantRedisErr: true, down: true},
-	} {
+	for n, step := range traceSteps {
 		if step.down {
 			srv.Stop()
 		}
