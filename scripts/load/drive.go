@@ -32,20 +32,23 @@ const (
 
 // result is one run's figures.
 type result struct {
-	Name        string  `json:"name"`
-	Concurrency int     `json:"concurrency"`
-	Requests    int64   `json:"requests"`
-	Seconds     float64 `json:"seconds"`
-	OpsPerSec   float64 `json:"opsPerSec"`
-	P50us       float64 `json:"p50Us"`
-	P95us       float64 `json:"p95Us"`
-	P99us       float64 `json:"p99Us"`
-	MaxUs       float64 `json:"maxUs"`
-	Hits        int64   `json:"hits"`
-	L1Hits      int64   `json:"l1Hits"` // of Hits, those the in-process tier served
-	Misses      int64   `json:"misses"`
-	Bypass      int64   `json:"bypass"`
-	Stale       int64   `json:"stale"`
+	Name        string `json:"name"`
+	Concurrency int    `json:"concurrency"`
+	// Rate is the offered load of an open-loop run (-rate), in requests/s; 0 for a
+	// closed loop (each worker sends when its last answer came).
+	Rate      float64 `json:"rate,omitempty"`
+	Requests  int64   `json:"requests"`
+	Seconds   float64 `json:"seconds"`
+	OpsPerSec float64 `json:"opsPerSec"`
+	P50us     float64 `json:"p50Us"`
+	P95us     float64 `json:"p95Us"`
+	P99us     float64 `json:"p99Us"`
+	MaxUs     float64 `json:"maxUs"`
+	Hits      int64   `json:"hits"`
+	L1Hits    int64   `json:"l1Hits"` // of Hits, those the in-process tier served
+	Misses    int64   `json:"misses"`
+	Bypass    int64   `json:"bypass"`
+	Stale     int64   `json:"stale"`
 	// HitP50us and HitP99us are the percentiles of the HIT answers alone.
 	HitP50us float64 `json:"hitP50Us"`
 	HitP99us float64 `json:"hitP99Us"`
@@ -140,9 +143,29 @@ func drive(ctx context.Context, f flags, name string, ids []string, ctl redis.Un
 			}
 			mine, mineHit := make([]time.Duration, 0, 4096), make([]time.Duration, 0, 4096)
 			var mineS []sample
+			// With -rate, worker w's k-th request is due at start + (w/c + k)·c/rate,
+			// and its latency counts from then: a request the server held up delays
+			// the next ones, and they count that wait (no coordinated omission).
+			var every time.Duration
+			due := start
+			if f.rate > 0 {
+				every = time.Duration(float64(f.c) / f.rate * float64(time.Second))
+				due = start.Add(every * time.Duration(w) / time.Duration(f.c))
+			}
 			for ctx.Err() == nil {
 				if f.n > 0 && issued.Add(1) > f.n {
 					break
+				}
+				if every > 0 {
+					if wait := time.Until(due); wait > 0 {
+						select {
+						case <-ctx.Done():
+						case <-time.After(wait):
+						}
+						if ctx.Err() != nil {
+							break
+						}
+					}
 				}
 				var id string
 				switch {
@@ -157,6 +180,10 @@ func drive(ctx context.Context, f flags, name string, ids []string, ctl redis.Un
 					_ = ctl.Del(context.Background(), fullKey(id)).Err()
 				}
 				t0 := time.Now()
+				if every > 0 {
+					t0 = due
+					due = due.Add(every)
+				}
 				o, err := do(ctx, w, id)
 				d := time.Since(t0)
 				if err != nil {
@@ -205,7 +232,7 @@ func drive(ctx context.Context, f flags, name string, ids []string, ctl redis.Un
 	<-progressDone
 	fmt.Fprintln(os.Stderr)
 	r := result{
-		Name: name, Concurrency: f.c, Requests: int64(len(lat)), Seconds: elapsed.Seconds(),
+		Name: name, Concurrency: f.c, Rate: f.rate, Requests: int64(len(lat)), Seconds: elapsed.Seconds(),
 		Hits: hits.Load(), L1Hits: l1Hits.Load(), Misses: misses.Load(), Bypass: bypass.Load(), Stale: stale.Load(), Other: other.Load(), Sets: sets.Load(), Errors: errs.Load(),
 		lat: lat, hitLat: hitLat, samples: samples,
 	}
@@ -239,7 +266,7 @@ func merge(rs []result) result {
 	if len(rs) == 1 {
 		return rs[0]
 	}
-	m := result{Name: rs[0].Name, Concurrency: rs[0].Concurrency}
+	m := result{Name: rs[0].Name, Concurrency: rs[0].Concurrency, Rate: rs[0].Rate}
 	for _, r := range rs {
 		// The rounds follow each other on the report's time axis.
 		off := time.Duration(m.Seconds * float64(time.Second))
@@ -279,6 +306,12 @@ func report(w io.Writer, f flags, rs []result) {
 	}
 	for _, r := range rs {
 		fmt.Fprintf(w, "%s: c=%d %d requests in %.1fs = %.0f req/s\n", r.Name, r.Concurrency, r.Requests, r.Seconds, r.OpsPerSec)
+		if r.Rate > 0 {
+			fmt.Fprintf(w, "  open loop at %.0f req/s offered: latency counts from when each request was due\n", r.Rate)
+			if r.OpsPerSec < 0.95*r.Rate {
+				fmt.Fprintf(w, "  the server (or -c) did not keep up: %.0f of %.0f req/s answered\n", r.OpsPerSec, r.Rate)
+			}
+		}
 		fmt.Fprintf(w, "  latency p50 %.0fµs p95 %.0fµs p99 %.0fµs max %.0fµs (HIT alone: p50 %.0fµs p99 %.0fµs)\n",
 			r.P50us, r.P95us, r.P99us, r.MaxUs, r.HitP50us, r.HitP99us)
 		fmt.Fprintf(w, "  hit %d (L1 %d, L2 %d) miss %d bypass %d stale %d other %d sets %d errors %d", r.Hits, r.L1Hits, r.Hits-r.L1Hits, r.Misses, r.Bypass, r.Stale, r.Other, r.Sets, r.Errors)

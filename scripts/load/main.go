@@ -38,6 +38,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -66,6 +67,7 @@ type flags struct {
 	mode       string
 	target     string
 	c          int
+	rate       float64
 	n          int64
 	d          time.Duration
 	keys       string
@@ -93,6 +95,7 @@ func run(args []string, out io.Writer) error {
 	fs.StringVar(&f.mode, "mode", "lambda", "lambda (in-process Lambda entry), http (GET -url) or redis (SET/GET through cache.Service)")
 	fs.StringVar(&f.target, "url", "http://127.0.0.1:3000", "http mode: base URL of the local server (loopback only)")
 	fs.IntVar(&f.c, "c", 1, "concurrency: workers (in lambda mode, execution environments)")
+	fs.Float64Var(&f.rate, "rate", 0, "open loop: offer this many requests/s in all, spread evenly over the -c workers, and time each request from when it was due (0: closed loop, each worker sends when its last answer came)")
 	fs.Int64Var(&f.n, "n", 0, "stop after this many requests (0: only -d bounds the run)")
 	fs.DurationVar(&f.d, "d", 10*time.Second, "stop after this long (at most 10m)")
 	fs.StringVar(&f.keys, "keys", "uniform", "key distribution over the catalog ids: uniform, zipf, or hot (every request for the first id)")
@@ -120,6 +123,10 @@ func run(args []string, out io.Writer) error {
 		return errors.New("set -n or -d: the run must be bounded")
 	case f.d > 10*time.Minute:
 		return errors.New("-d is at most 10m")
+	case f.rate < 0 || math.IsNaN(f.rate) || math.IsInf(f.rate, 0):
+		return errors.New("-rate must be a number of requests/s, at least 0")
+	case f.rate > 0 && float64(f.c)/f.rate > 60:
+		return errors.New("-rate is too low for -c: each worker would wait more than a minute between requests")
 	case f.hitRatio < 0 || f.hitRatio > 1:
 		return errors.New("-hit-ratio must be in [0, 1]")
 	case f.keys != "uniform" && f.keys != "zipf" && f.keys != "hot":
