@@ -175,17 +175,7 @@ func TestL1StrictNeverStale(t *testing.T) {
 // l1TrackingClientID finds the id of the one connection with tracking on.
 func l1TrackingClientID(tb testing.TB, srv *redistest.Server) string {
 	tb.Helper()
-	var ids []string
-	for _, line := range strings.Split(srv.MustDo("CLIENT", "LIST"), "\n") {
-		f := map[string]string{}
-		for _, kv := range strings.Fields(line) {
-			k, v, _ := strings.Cut(kv, "=")
-			f[k] = v
-		}
-		if strings.Contains(f["flags"], "t") {
-			ids = append(ids, f["id"])
-		}
-	}
+	ids := redistest.TrackingClients(srv.MustDo("CLIENT", "LIST"))
 	if len(ids) != 1 {
 		tb.Fatalf("want exactly one tracking connection, found %d: %v", len(ids), ids)
 	}

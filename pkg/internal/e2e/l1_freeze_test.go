@@ -178,18 +178,7 @@ func (fr *frozenRun) trackingIDs() []string {
 	if err != nil {
 		fr.t.Fatal(err)
 	}
-	var ids []string
-	for _, line := range strings.Split(out, "\n") {
-		f := map[string]string{}
-		for _, kv := range strings.Fields(line) {
-			k, v, _ := strings.Cut(kv, "=")
-			f[k] = v
-		}
-		if strings.Contains(f["flags"], "t") {
-			ids = append(ids, f["id"])
-		}
-	}
-	return ids
+	return redistest.TrackingClients(out)
 }
 
 // kill closes the runtime's tracking connection on the server side, and returns its

@@ -206,6 +206,23 @@ func InfoField(info, field string) string {
 	return ""
 }
 
+// TrackingClients picks out of a CLIENT LIST reply the ids of the connections with
+// client-side caching tracking on (flag t).
+func TrackingClients(clientList string) []string {
+	var ids []string
+	for _, line := range strings.Split(clientList, "\n") {
+		f := map[string]string{}
+		for _, kv := range strings.Fields(line) {
+			k, v, _ := strings.Cut(kv, "=")
+			f[k] = v
+		}
+		if strings.Contains(f["flags"], "t") {
+			ids = append(ids, f["id"])
+		}
+	}
+	return ids
+}
+
 // FreePort returns a TCP port that was free a moment ago on 127.0.0.1.
 func FreePort(tb testing.TB) int {
 	tb.Helper()
